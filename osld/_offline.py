@@ -67,8 +67,10 @@ def offline_ultralytics(run_dir: str | Path) -> Iterator[None]:
     config_dir.mkdir(parents=True, exist_ok=True)
     font = _find_font()
     if font is not None:
+        fonts_dir = config_dir / "Ultralytics"  # ultralytics appends this to YOLO_CONFIG_DIR
+        fonts_dir.mkdir(exist_ok=True)
         for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-            target = config_dir / name
+            target = fonts_dir / name
             if not target.exists():
                 shutil.copyfile(font, target)
     torch_home = run_dir / "torch_home"
@@ -88,6 +90,7 @@ def offline_ultralytics(run_dir: str | Path) -> Iterator[None]:
         "WANDB_MODE": "disabled",
         "COMET_MODE": "disabled",
         "MPLBACKEND": "Agg",
+        "NO_ALBUMENTATIONS_UPDATE": "1",  # ultralytics imports albumentations, which asks pypi.org for updates
     }
     saved = {k: os.environ.get(k) for k in overrides}
     os.environ.update(overrides)

@@ -18,6 +18,10 @@ app = typer.Typer(
 train_app = typer.Typer(help="Train the detector or the embedder (needs the \\[train] extra).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
+from osld.eval.cli import evaluate_app  # noqa: E402  (sub-app defined in its own module)
+
+app.add_typer(evaluate_app, name="evaluate")
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -117,6 +121,7 @@ def train_embedder_cmd(
     dim: int = typer.Option(256, help="Embedding dimension."),
     size: int = typer.Option(112, help="Input size (square)."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),
+    threads: int = typer.Option(0, help="torch threads (0: all cores; use 1 when another training runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     export: Path | None = typer.Option(None, help="Export the trained model to this ONNX file at the end."),
 ) -> None:
@@ -127,7 +132,7 @@ def train_embedder_cmd(
         out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
         real_instances=str(real_instances) if real_instances else None,
         real_brands=str(real_brands) if real_brands else None, max_minutes=max_minutes, dim=dim, size=size,
-        workers=workers,
+        workers=workers, threads=threads,
     )
     try:
         ckpt = train_embedder(cfg, resume=resume)
@@ -295,6 +300,88 @@ def registry_rebuild(
     except OsldError as e:
         _fail(e)
     typer.echo(f"rebuilt: {stats['added']} images embedded, {stats['failed']} unreadable")
+
+
+@evaluate_app.command("detector")
+def evaluate_detector_cmd(
+    data: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="YOLO data.yaml (its val split) or a "
+                                    ".txt image list; repeat for several sets."),
+    detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped)."),
+    conf: float | None = typer.Option(None, help="Confidence for recall and proposals (default: the model's)."),
+    split: str = typer.Option("val", help="Split of data.yaml to use."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
+) -> None:
+    """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence, AP50, AP50-95, proposals/image."""
+    from osld.data.yolo import read_data_yaml
+    from osld.detector import load_detector
+    from osld.detector.evaluate import evaluate_detector
+    from osld.embedder.evaluate import save_json
+    from osld.pipeline import default_weights_dir
+
+    path = detector or default_weights_dir() / "detector.onnx"
+    results = {}
+    try:
+        det = load_detector(path, conf=conf)
+        low = load_detector(path, conf=0.01)
+        for d in data:
+            if d.suffix == ".txt":
+                images = [Path(line.strip()) for line in d.read_text().splitlines() if line.strip()]
+            else:
+                images = read_data_yaml(d, split)[0]
+            results[str(d)] = evaluate_detector(det, images, low_conf_detector=low)
+    except OsldError as e:
+        _fail(e)
+    typer.echo("| set | images | boxes | recall@0.5 | AP50 | AP50-95 | proposals/img |")
+    typer.echo("|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {r['ap50']:.3f} | "
+                   f"{r['ap50_95']:.3f} | {r['proposals_per_image']:.2f} |")
+    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={det.conf})")
+    if json_out:
+        save_json({"detector": str(path), "results": results}, json_out)
+
+
+@evaluate_app.command("embedder")
+def evaluate_embedder_cmd(
+    embedder: list[Path] = typer.Option(None, help="Embedder ONNX file(s) to compare (default: shipped)."),
+    baseline: bool = typer.Option(True, help="Also evaluate the untrained ImageNet backbone (needs torch)."),
+    logos: Path = typer.Option(SHARED / "logos", help="Canonical logos (registry + distractors)."),
+    vehicle_logos: Path = typer.Option(SHARED / "real" / "vehicle_logos", help="Real car-emblem crops."),
+    backgrounds: Path = typer.Option(SHARED / "backgrounds" / "bsds500", help="Backgrounds for (b)'s renders."),
+    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Held-out brand list."),
+    cache_dir: Path = typer.Option(Path("work") / "eval_embedder", help="Registry folders + indexes (cached)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
+) -> None:
+    """Open-set Recall@1/@5: (a) real car emblems vs all canonical logos, (b) renders of validation brands."""
+    from osld.data.logos import by_brand, read_catalogue, read_heldout
+    from osld.embedder import load_embedder
+    from osld.embedder.data import brand_split
+    from osld.embedder.evaluate import EmbedderEvalData, evaluate_embedder, format_table, save_json
+    from osld.pipeline import default_weights_dir
+
+    _setup_logging()
+    catalogue = read_catalogue(logos, exclude=read_heldout(heldout))
+    _, val = brand_split(list(by_brand(catalogue)), 0.1)
+    data = EmbedderEvalData(logos, vehicle_logos, backgrounds, tuple(val))
+    models = {str(p): p for p in (embedder or [default_weights_dir() / "embedder.onnx"])}
+    if baseline:
+        from osld.embedder.model import BaselineNet
+        from osld.embedder.train import export_onnx
+
+        base = cache_dir / "baseline_imagenet_mobilenet_v2.onnx"
+        if not base.exists():
+            export_onnx(BaselineNet(), base, load_embedder(next(iter(models.values()))).size)
+        models = {"ImageNet baseline (no training)": base, **models}
+    results = {}
+    try:
+        for name, path in models.items():
+            emb = load_embedder(path)
+            results[name] = evaluate_embedder(emb, data, cache_dir / emb.fingerprint[:12])
+    except OsldError as e:
+        _fail(e)
+    typer.echo(format_table(results))
+    if json_out:
+        save_json(results, json_out)
 
 
 def main() -> None:

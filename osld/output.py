@@ -1,8 +1,14 @@
-"""Result writers: JSON Lines (one record per image, flushed per image, resumable) and CSV (one row per box)."""
+"""Result writers: JSON Lines (one record per image, flushed per image, resumable) and CSV (one row per box).
+
+File names that are not valid UTF-8 (Python keeps their bytes as lone surrogates) never crash a writer: a JSONL
+record holding one is written with ``\\uXXXX`` escapes (``ensure_ascii``), which ``json.loads`` turns back into
+the same ``str``; a CSV file keeps the original bytes (``surrogateescape``), so ``--resume`` still matches them.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -49,7 +55,7 @@ def done_images(path: str | Path, fmt: str = "jsonl") -> set[str]:
         return set()
     _repair_tail(path)
     done = set()
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
         if fmt == "jsonl":
             for line in f:
                 try:
@@ -83,19 +89,46 @@ class ResultWriter:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             exists = self.path.exists() and self.path.stat().st_size > 0
-            self._fh = open(self.path, "a" if append else "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._fh = open(self.path, "a" if append else "w", newline="", encoding="utf-8",  # noqa: SIM115
+                            errors="surrogateescape" if fmt == "csv" else "strict")
             self._own = True
             append = append and exists
         self._csv = None
+        self._buf = io.StringIO()
         if fmt == "csv":
-            self._csv = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
+            self._csv = csv.DictWriter(self._buf, fieldnames=CSV_FIELDS)
             if not append:
                 self._csv.writeheader()
+                self._emit(self._take())
+
+    def _take(self) -> str:
+        text = self._buf.getvalue()
+        self._buf.seek(0)
+        self._buf.truncate()
+        return text
+
+    def _encodable(self, text: str) -> bool:
+        try:
+            text.encode(getattr(self._fh, "encoding", None) or "utf-8", getattr(self._fh, "errors", None) or "strict")
+        except (UnicodeEncodeError, LookupError):
+            return False
+        return True
+
+    def _emit(self, text: str) -> None:
+        """Write ``text`` whole (one record), escaping what the stream's encoding cannot hold."""
+        if not self._encodable(text):
+            enc = getattr(self._fh, "encoding", None) or "utf-8"
+            text = text.encode(enc, "backslashreplace").decode(enc)
+        self._fh.write(text)
 
     def write(self, path: str | Path, detections: Detections | None, error: str | None) -> None:
+        """Append one image's record(s), then flush and fsync (a crash loses at most the record being written)."""
         record = to_record(path, detections, error)
         if self._csv is None:
-            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            if not self._encodable(line):  # e.g. a non-UTF-8 file name: exact, reversible \uXXXX escapes
+                line = json.dumps(record) + "\n"
+            self._fh.write(line)
         else:
             base = {"image": record["image"], "width": record["width"], "height": record["height"], "error": error}
             rows = record["detections"] or [{}]  # an image with no box still gets one row
@@ -106,6 +139,7 @@ class ResultWriter:
                                     "similarity": d.get("similarity"),
                                     "alternatives": ";".join(f"{a['brand']}:{a['similarity']}"
                                                              for a in d.get("alternatives", []))})
+            self._emit(self._take())
         self._fh.flush()
         if self._own:
             os.fsync(self._fh.fileno())

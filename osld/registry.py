@@ -86,6 +86,21 @@ def _sha256_array(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
+def _check_entries(entries: object, rows: int) -> None:
+    """Raise ``ValueError`` unless the manifest entries are well-formed and tile rows ``0..rows`` in order."""
+    if not isinstance(entries, list):
+        raise ValueError("manifest entries are not a list")
+    row = 0
+    for e in entries:
+        if not (isinstance(e, dict) and isinstance(e.get("path"), str) and e.get("row") == row
+                and isinstance(e.get("rows"), int) and e["rows"] >= 0
+                and all(k in e for k in ("size", "mtime_ns", "sha256"))):
+            raise ValueError(f"manifest entry {e!r:.80} is malformed or out of order")
+        row += e["rows"]
+    if row != rows:
+        raise ValueError(f"manifest entries cover {row} rows, vectors.npy has {rows}")
+
+
 class Registry:
     """A folder of canonical logos and its faiss index.
 
@@ -224,14 +239,19 @@ class Registry:
         manifest_path = self.index_dir / "manifest.json"
         vectors_path = self.index_dir / "vectors.npy"
         if not manifest_path.exists():
+            if vectors_path.exists():
+                log.warning("registry index in %s is partial (no manifest.json); rebuilding it", self.index_dir)
             return None, None
         try:
             manifest = json.loads(manifest_path.read_text())
+            if not isinstance(manifest, dict):
+                raise ValueError("manifest.json is not a JSON object")
             vectors = np.load(vectors_path, allow_pickle=False)
             if manifest.get("format") != FORMAT_VERSION:
                 raise ValueError(f"format {manifest.get('format')} != {FORMAT_VERSION}")
             if vectors.shape != (manifest["rows"], manifest["dim"]) or _sha256_array(vectors) != manifest["sha256"]:
                 raise ValueError("vectors.npy does not match manifest.json")
+            _check_entries(manifest["entries"], manifest["rows"])
             return manifest, vectors
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("registry index in %s is corrupt or partial (%s); rebuilding it", self.index_dir, e)
@@ -306,19 +326,31 @@ class Registry:
                 (self.index_dir / name).unlink(missing_ok=True)
         return self.sync(progress=progress)
 
-    def _embed_files(self, files: Sequence[Path], progress: bool) -> list[np.ndarray | None]:
+    def _embed_files(self, files: Sequence[Path], progress: bool, chunk: int = 32) -> list[np.ndarray | None]:
+        """Embeddings (variants, dim) per file, None for unreadable files; crops of many files share a batch."""
         from tqdm import tqdm
 
         embedder = self._require_embedder()
         out: list[np.ndarray | None] = []
-        for p in tqdm(files, desc="embedding registry", unit="img", disable=not progress or len(files) < 20):
-            try:
-                crops = canonical_variants(load_rgba(p))
-            except ImageReadError as e:
-                log.warning("registry: %s", e)
-                out.append(None)
-                continue
-            out.append(embedder.embed(crops))
+        bar = tqdm(total=len(files), desc="embedding registry", unit="img", disable=not progress or len(files) < 20)
+        for start in range(0, len(files), chunk):
+            per_file: list[list[np.ndarray] | None] = []
+            for p in files[start: start + chunk]:
+                try:
+                    per_file.append(canonical_variants(load_rgba(p)))
+                except ImageReadError as e:
+                    log.warning("registry: %s", e)
+                    per_file.append(None)
+            emb = embedder.embed([c for crops in per_file if crops for c in crops])
+            offset = 0
+            for crops in per_file:
+                if crops is None:
+                    out.append(None)
+                    continue
+                out.append(emb[offset: offset + len(crops)])
+                offset += len(crops)
+            bar.update(len(per_file))
+        bar.close()
         return out
 
     def _write_index(self, entries: list[dict], vectors: np.ndarray, embedder: Embedder, variants: list[str]) -> None:

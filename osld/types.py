@@ -46,9 +46,10 @@ class Detections:
         self.xyxy = _as_array(self.xyxy, np.float32, (4,), "xyxy", None)
         n = len(self.xyxy)
         self.score = _as_array(self.score, np.float32, (), "score", n)
-        self.brand = (
-            np.array([UNKNOWN] * n, dtype=object) if self.brand is None else _as_array(self.brand, object, (), "brand", n)
-        )
+        if self.brand is None:
+            self.brand = np.array([UNKNOWN] * n, dtype=object)
+        else:
+            self.brand = _as_array(self.brand, object, (), "brand", n)
         self.sim = np.full(n, np.nan, np.float32) if self.sim is None else _as_array(self.sim, np.float32, (), "sim", n)
         if self.emb is not None:
             self.emb = np.asarray(self.emb, dtype=np.float32)

@@ -6,6 +6,8 @@ recolouring, which albumentations has no transform for.
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 
@@ -84,9 +86,17 @@ def surface_shade(background: np.ndarray, rng: np.random.Generator, strength: fl
     return 1.0 - strength + strength * (grey / max(float(grey.mean()), 1e-3)).clip(0, 2) * 0.5 + strength * 0.5
 
 
+def import_albumentations():
+    """albumentations, imported without its update check (a request to pypi.org on import)."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import albumentations
+
+    return albumentations
+
+
 def photometric(p: float = 1.0):
     """Whole-image degradations that do not move pixels: blur, noise, lighting, colour, JPEG."""
-    import albumentations as A
+    A = import_albumentations()
 
     return A.Compose(
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ class SynthConfig:
     max_rel_size: float = 0.40
     min_visible: float = 0.5  # drop a label whose visible alpha fell below this fraction (occlusion)
     min_box_px: int = 4
+    occlusion_p: float = 0.15  # chance a logo gets an opaque bar over part of it
+    degrade: bool = True  # whole-image blur/noise/JPEG/lighting after pasting
 
 
 def _background(backgrounds: Sequence[Path], rng: np.random.Generator, cfg: SynthConfig) -> np.ndarray:
@@ -64,6 +67,17 @@ def _occlude(image: np.ndarray, box: tuple[int, int, int, int], rng: np.random.G
     return mask
 
 
+@functools.lru_cache(maxsize=1)
+def _photometric_pipeline():
+    return photometric()  # built once: albumentations pipelines are costly to construct
+
+
+def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    transform = _photometric_pipeline()
+    transform.set_random_seed(int(rng.integers(2**31)))  # reproducible from the scene's own seed
+    return transform(image=image)["image"]
+
+
 def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: np.random.Generator,
                  cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
     """Paste RGBA logos into one background.
@@ -97,11 +111,12 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
         masks.append(mask)
         full_areas.append(float((mask > 0.5).sum()))
         placed.append((x, y, x + nw, y + nh))
-        if rng.random() < 0.15:
+        if rng.random() < cfg.occlusion_p:
             occluder = _occlude(image, (x, y, x + nw, y + nh), rng)
             for m in masks:
                 m[occluder] = 0.0
-    image = photometric()(image=image)["image"]
+    if cfg.degrade:
+        image = _degrade(image, rng)
     boxes = []
     for mask, full in zip(masks, full_areas, strict=True):
         visible = mask > 0.5

@@ -85,10 +85,10 @@ class OnnxDetector:
         self.session = create_session(self.path, device=device, threads=threads)
         inp = self.session.get_inputs()[0]
         shape = inp.shape
-        fixed = shape[2] if isinstance(shape[2], int) else None
-        self.imgsz = int(imgsz or fixed or meta.get("imgsz", 320))
         if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
             raise ModelLoadError(f"{self.path}: expected an image input (n, 3, h, w), got {shape}")
+        fixed = shape[2] if isinstance(shape[2], int) else None
+        self.imgsz = int(imgsz or fixed or meta.get("imgsz", 320))
         self.input_name = inp.name
         self.conf = float(conf if conf is not None else meta.get("conf", 0.25))
         self.iou = float(iou if iou is not None else meta.get("iou", 0.5))

@@ -59,6 +59,19 @@ class EmbeddingNet(nn.Module):
         return F.normalize(self.proj(self.norm(x)), dim=1)
 
 
+class BaselineNet(nn.Module):
+    """The untrained reference: ImageNet backbone, global average pooling, L2 normalization."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone, _ = mobilenet_v2_backbone(pretrained=True)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.backbone((x - self.mean) / self.std).mean(dim=(2, 3)), dim=1)
+
+
 class NormSoftmaxLoss(nn.Module):
     """Normalized softmax over L2-normalized class proxies with a temperature (Zhai & Wu 2018)."""
 

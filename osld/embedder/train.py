@@ -119,7 +119,7 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
     started = last_ckpt = time.time()
     budget_s = cfg.max_minutes * 60
     total_minutes = minutes_before + cfg.max_minutes
-    log = open(out / "train_log.jsonl", "a")
+    log = open(out / "train_log.jsonl", "a")  # noqa: SIM115  (closed after the loop; one handle for the run)
     bar = tqdm(desc="train embedder", unit="step", disable=not progress, initial=step)
     ema = None
 

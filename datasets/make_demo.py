@@ -1,0 +1,138 @@
+"""Build ``datasets/demo/`` from ``../shared`` (development only; the demo itself is committed).
+
+Everything written is redistributable: canonical logos under CC0-1.0 (``logos/`` and ``simple-icons/`` sources
+of the shared manifest), car-emblem photos from the General Blockchain vehicle-logos dataset (CC BY 4.0), and
+composites of CC0 logos on procedurally drawn backgrounds made here.
+
+    python datasets/make_demo.py [--shared ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from osld.data.augment import composite, crop_to_alpha, random_warp
+from osld.data.images import load_rgba
+from osld.data.logos import normalize_brand
+
+HERE = Path(__file__).resolve().parent / "demo"
+CAR_BRANDS = ["toyota", "volkswagen", "honda", "bmw", "hyundai", "renault"]
+COMPOSITE_BRANDS = [["github", "python", "spotify"], ["docker", "firefox", "slack", "nvidia"]]
+DISTRACTORS = ["apple", "adobe", "airbnb", "android", "atlassian", "audi", "bentley", "discord", "dropbox", "ebay",
+               "fiat", "gitlab", "intel", "java", "kotlin", "lamborghini", "linux", "mastodon", "netflix",
+               "npm", "opel", "paypal", "peugeot", "reddit", "rust", "seat", "skoda", "twitch", "ubuntu", "volvo"]
+CC0 = {"CC0-1.0"}
+
+
+def manifest(shared: Path) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {}
+    with open(shared / "logos" / "manifest.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["license"] in CC0 and row.get("icon_license", "") in ("", "CC0-1.0"):
+                rows.setdefault(row["brand"], []).append(row)
+    return rows
+
+
+def procedural_background(rng: np.random.Generator, w: int = 800, h: int = 560) -> np.ndarray:
+    """A wall-like scene: a colour gradient, soft noise, a few panels and stripes."""
+    base = rng.integers(40, 220, 3).astype(np.float32)
+    other = rng.integers(40, 220, 3).astype(np.float32)
+    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    img = base * (1 - t) + other * t + rng.normal(0, 6, (h, w, 1)).astype(np.float32)
+    img = np.repeat(img, w // img.shape[1] if img.shape[1] < w else 1, axis=1)[:, :w]
+    for _ in range(4):
+        x1, y1 = int(rng.integers(0, w - 100)), int(rng.integers(0, h - 80))
+        x2, y2 = x1 + int(rng.integers(80, 300)), y1 + int(rng.integers(60, 200))
+        cv2.rectangle(img, (x1, y1), (x2, y2), rng.integers(30, 240, 3).tolist(), -1)
+    for y in range(0, h, int(rng.integers(40, 90))):
+        cv2.line(img, (0, y), (w, y), (img[min(y, h - 1), 0] * 0.8).tolist(), 2)
+    return cv2.GaussianBlur(img.clip(0, 255).astype(np.uint8), (3, 3), 0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args = ap.parse_args()
+    shared = args.shared
+    rng = np.random.default_rng(7)
+    rows = manifest(shared)
+    if HERE.exists():
+        shutil.rmtree(HERE)
+    (HERE / "images").mkdir(parents=True)
+    logos = HERE / "logos"
+    used = CAR_BRANDS + [b for group in COMPOSITE_BRANDS for b in group] + DISTRACTORS
+    for brand in used:
+        for row in rows.get(brand, []):
+            d = logos / brand
+            d.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared / "logos" / row["path"], d / f"{row['source']}.png")
+    missing = [b for b in used if not (logos / b).exists()]
+    if missing:
+        raise SystemExit(f"no CC0 canonical image for: {missing}")
+
+    vroot = shared / "real" / "vehicle_logos"
+    by_brand: dict[str, list[Path]] = {}
+    with open(vroot / "structure.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            brand = normalize_brand(re.sub(r"\s+\d+$", "", row["Template Name"]))
+            by_brand.setdefault(brand, []).append(vroot / "Images" / Path(row["Image"]).name)
+    credits = []
+    for brand in CAR_BRANDS:
+        src = sorted(by_brand[brand])[3]
+        dst = HERE / "images" / f"car_{brand}{src.suffix}"
+        shutil.copyfile(src, dst)
+        credits.append(f"- `images/{dst.name}`: vehicle-logos dataset, `{src.name}` ({brand})")
+
+    # a 2x2 collage of four more emblem photos: several logos in one image
+    tiles = []
+    for brand in CAR_BRANDS[:4]:
+        src = sorted(by_brand[brand])[7]
+        img = cv2.imread(str(src))
+        tiles.append(cv2.copyMakeBorder(cv2.resize(img, (240, 180)), 30, 30, 30, 30, cv2.BORDER_CONSTANT,
+                                        value=(200, 200, 200)))
+        credits.append(f"- `images/collage_cars.jpg`: vehicle-logos dataset, `{src.name}` ({brand})")
+    collage = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    cv2.imwrite(str(HERE / "images" / "collage_cars.jpg"), collage, [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+    for i, group in enumerate(COMPOSITE_BRANDS):
+        scene = procedural_background(rng)
+        h, w = scene.shape[:2]
+        cols = len(group)
+        for j, brand in enumerate(group):
+            rgba = load_rgba(next((logos / brand).glob("*.png")))
+            rgba = crop_to_alpha(random_warp(rgba, rng, max_rotate=10, max_perspective=0.06))
+            side = int(rng.integers(110, 170))
+            s = side / max(rgba.shape[:2])
+            rgba = cv2.resize(rgba, (max(2, int(rgba.shape[1] * s)), max(2, int(rgba.shape[0] * s))),
+                              interpolation=cv2.INTER_AREA)
+            x = int((j + 0.5) * w / cols - rgba.shape[1] / 2)
+            y = int(rng.integers(40, h - rgba.shape[0] - 40))
+            composite(scene, rgba, x, y)
+        cv2.imwrite(str(HERE / "images" / f"composite_{i + 1}.jpg"), cv2.cvtColor(scene, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+        credits.append(f"- `images/composite_{i + 1}.jpg`: made by osld's `datasets/make_demo.py` from CC0 logos "
+                       f"({', '.join(group)}) on a procedurally drawn background")
+
+    (HERE / "ATTRIBUTION.md").write_text(
+        "# Demo data: sources and licences\n\n"
+        "Logos are trademarks of their owners and are used here only to represent the brand.\n\n"
+        "## `logos/` (canonical images, CC0-1.0)\n"
+        "`logos.png`: @iconify-json/logos (\"SVG Logos\", CC0-1.0); `simple-icons.png`: simple-icons (CC0-1.0).\n"
+        "Rendered to 256 px PNGs.\n\n"
+        "## `images/`\n"
+        "Car-emblem photos: *Vehicle Logos Dataset* by General Blockchain, Inc., CC BY 4.0 "
+        "(https://creativecommons.org/licenses/by/4.0/); unmodified except the collage, which resizes and tiles "
+        "four of them.\n\n" + "\n".join(credits) + "\n")
+    print(f"demo written to {HERE}: {len(list((HERE / 'images').iterdir()))} images, "
+          f"{len(list(logos.iterdir()))} brands")
+
+
+if __name__ == "__main__":
+    main()

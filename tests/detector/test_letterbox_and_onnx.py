@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from osld.detector.onnx import letterbox
+
+
+@pytest.mark.parametrize(("w", "h"), [(1, 1), (640, 480), (480, 640), (10000, 200), (200, 10000), (321, 123)])
+def test_letterbox_box_mapping_round_trips(w, h):
+    img = np.zeros((h, w, 3), np.uint8)
+    out, lb = letterbox(img, 320)
+    assert out.shape == (320, 320, 3)
+    rng = np.random.default_rng(0)
+    xy1 = rng.uniform(0, 1, (20, 2)) * [w, h]
+    xy2 = xy1 + rng.uniform(0, 1, (20, 2)) * ([w, h] - xy1)
+    boxes = np.concatenate([xy1, xy2], axis=1).astype(np.float32)
+    np.testing.assert_allclose(lb.to_original(lb.to_input(boxes)), boxes, rtol=1e-5, atol=1e-3)
+
+
+def test_letterbox_content_lands_inside_the_padding():
+    img = np.full((100, 400, 3), 255, np.uint8)
+    out, lb = letterbox(img, 320)
+    inside = lb.to_input(np.array([[0, 0, 400, 100]], np.float32))[0]
+    x1, y1, x2, y2 = inside.round().astype(int)
+    assert (out[y1:y2, x1:x2] == 255).all()
+    assert (out[: y1 - 1] == 114).all() and (out[y2 + 1:] == 114).all()
+
+
+@pytest.fixture(scope="module")
+def detector(weights_dir):
+    from osld.detector import load_detector
+
+    return load_detector(weights_dir / "detector.onnx")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((1, 1, 3), np.uint8),
+        np.full((200, 10000, 3), 127, np.uint8),
+        np.full((10000, 200, 3), 127, np.uint8),
+        np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8),
+    ],
+    ids=["1x1", "10000x200", "200x10000", "noise"],
+)
+def test_onnx_detector_runs_on_odd_shapes(detector, image):
+    (det,) = detector.detect([image])
+    h, w = image.shape[:2]
+    assert det.xyxy.dtype == np.float32
+    assert ((det.xyxy[:, [0, 2]] >= 0) & (det.xyxy[:, [0, 2]] <= w)).all()
+    assert ((det.xyxy[:, [1, 3]] >= 0) & (det.xyxy[:, [1, 3]] <= h)).all()
+    assert ((det.score >= detector.conf) & (det.score <= 1)).all()
+
+
+def test_onnx_detector_batch_equals_single(detector):
+    rng = np.random.default_rng(1)
+    imgs = [rng.integers(0, 255, (240 + 10 * i, 320, 3), dtype=np.uint8) for i in range(3)]
+    batched = detector.detect(imgs)
+    for img, b in zip(imgs, batched, strict=True):
+        (single,) = detector.detect([img])
+        np.testing.assert_allclose(single.xyxy, b.xyxy, atol=1e-2)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "CMYK", "P"])
+def test_pipeline_accepts_any_pil_mode(tmp_path, mode, weights_dir):
+    from PIL import Image
+
+    from osld.data.images import load_image
+
+    arr = np.random.default_rng(0).integers(0, 255, (60, 80), dtype=np.uint8)
+    img = Image.fromarray(arr, "L")
+    img = img.convert("I;16") if mode == "I;16" else img.convert(mode)
+    path = tmp_path / f"x_{mode.replace(';', '')}.{'tiff' if mode == 'CMYK' else 'png'}"
+    img.save(path)
+    loaded = load_image(path)
+    assert loaded.pixels.shape == (60, 80, 3) and loaded.pixels.dtype == np.uint8

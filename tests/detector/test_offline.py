@@ -1,0 +1,68 @@
+"""Training and prediction never open a network connection (ultralytics tries several on its own)."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("ultralytics")
+
+GUARD = textwrap.dedent(
+    """
+    import json, socket, sys, atexit
+    attempts = []
+    def refuse(kind):
+        def f(*args, **kwargs):
+            import traceback
+            attempts.append([kind, repr(args)[:200], "".join(traceback.format_stack(limit=40))[:2500]])
+            raise OSError(f"network access blocked by test: {kind}")
+        return f
+    socket.getaddrinfo = refuse("getaddrinfo")
+    socket.gethostbyname = refuse("gethostbyname")
+    socket.create_connection = refuse("create_connection")
+    socket.socket.connect = refuse("connect")
+    socket.socket.connect_ex = refuse("connect_ex")
+    atexit.register(lambda: open(sys.argv[2], "w").write(json.dumps(attempts)))
+    """
+)
+
+SCRIPT = GUARD + textwrap.dedent(
+    """
+    from pathlib import Path
+    from osld.data.logos import CanonicalLogo
+    from osld.data.synth import synthesize
+    from osld.detector.train import DetectorTrainConfig, export_onnx, train_detector
+    from osld.detector import load_detector
+    from osld.data.images import load_image
+
+    root = Path(sys.argv[1])
+    logos = [CanonicalLogo("b", "t", p) for p in sorted((root / "logos").glob("*.png"))]
+    yaml_path = synthesize(root / "ds", logos, [], n=4, seed=0, progress=False)
+    cfg = DetectorTrainConfig(data=str(yaml_path), out=str(root / "run"), imgsz=64, batch=2, epochs=1,
+                              max_minutes=2, workers=0)
+    best = train_detector(cfg)
+    onnx = export_onnx(best, root / "det.onnx", imgsz=64)
+    det = load_detector(onnx)
+    det.detect([load_image(p).pixels for p in sorted((root / "ds" / "images").glob("*.jpg"))])
+    print("OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_training_export_and_prediction_open_no_socket(tmp_path, logo_png):
+    (tmp_path / "logos").mkdir()
+    for i in range(2):
+        logo_png(i, tmp_path / "logos" / f"{i}.png")
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    attempts_file = tmp_path / "attempts.json"
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), str(attempts_file)], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OK" in proc.stdout
+    attempts = json.loads(attempts_file.read_text())
+    assert attempts == [], f"network attempts: {attempts}"
+    assert not (tmp_path / "Arial.ttf").exists()

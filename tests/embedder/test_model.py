@@ -1,0 +1,97 @@
+"""SDML model and loss: toy-problem sanity, normalization, ONNX parity, binarized search."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from osld.embedder.model import EmbeddingNet, NormSoftmaxLoss  # noqa: E402
+
+
+def test_norm_softmax_loss_and_gradients_on_a_toy_problem():
+    torch.manual_seed(0)
+    loss_fn = NormSoftmaxLoss(num_classes=4, dim=8, temperature=0.05)
+    emb = torch.randn(16, 8, requires_grad=True)
+    labels = torch.arange(4).repeat(4)
+    loss = loss_fn(emb, labels)
+    assert torch.isfinite(loss) and loss.item() > 0
+    loss.backward()
+    assert torch.isfinite(emb.grad).all() and emb.grad.abs().sum() > 0
+    assert torch.isfinite(loss_fn.proxies.grad).all()
+    # an embedding equal to its own proxy (and far from the others) gives a loss near zero
+    with torch.no_grad():
+        loss_fn.proxies.copy_(torch.eye(4, 8))
+    assert loss_fn(torch.eye(4, 8), torch.arange(4)).item() < 1e-3
+    # the temperature scales the logits: a higher one gives a flatter, higher loss
+    hot = NormSoftmaxLoss(4, 8, temperature=1.0)
+    with torch.no_grad():
+        hot.proxies.copy_(torch.eye(4, 8))
+    assert hot(torch.eye(4, 8), torch.arange(4)).item() > 0.5
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    torch.manual_seed(0)
+    return EmbeddingNet(dim=32, pretrained=True, frozen_blocks=4)
+
+
+def test_outputs_are_l2_normalized(tiny_net):
+    x = torch.rand(3, 3, 64, 64) * 255
+    with torch.no_grad():
+        out = tiny_net.eval()(x)
+    assert out.shape == (3, 32)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(3))
+
+
+def test_a_few_optimizer_steps_lower_the_loss(tiny_net):
+    torch.manual_seed(0)
+    net = tiny_net.train()
+    loss_fn = NormSoftmaxLoss(4, 32)
+    x = torch.rand(8, 3, 64, 64) * 255
+    y = torch.arange(4).repeat(2)
+    opt = torch.optim.Adam([*net.head_parameters(), *loss_fn.parameters()], lr=1e-2)
+    losses = []
+    for _ in range(8):
+        loss = loss_fn(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_frozen_blocks_do_not_train(tiny_net):
+    frozen = list(tiny_net.backbone.children())[0]
+    assert all(not p.requires_grad for p in frozen.parameters())
+    assert all(p.requires_grad for p in tiny_net.head_parameters())
+
+
+def test_onnx_output_matches_torch(tiny_net, tmp_path):
+    from osld.embedder.onnx import OnnxEmbedder
+    from osld.embedder.preprocess import batch_inputs
+    from osld.embedder.train import export_onnx
+
+    path = export_onnx(tiny_net.eval(), tmp_path / "e.onnx", size=64)
+    onnx_emb = OnnxEmbedder(path)
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in [(30, 90), (64, 64), (200, 20)]]
+    with torch.no_grad():
+        ref = tiny_net(torch.from_numpy(batch_inputs(crops, 64))).numpy()
+    np.testing.assert_allclose(onnx_emb.embed(crops), ref, atol=1e-4)
+    assert onnx_emb.dim == 32 and onnx_emb.size == 64
+
+
+def test_binarized_search_returns_the_same_top1_as_float(tmp_path, shipped_embedder, logo_png):
+    from osld.data.images import load_rgba
+    from osld.embedder.preprocess import flatten_alpha
+    from osld.registry import Registry
+
+    root = tmp_path / "reg"
+    for i in range(6):
+        Registry(root).add(f"brand{i}", [logo_png(100 + i)], sync=False)
+    queries = [flatten_alpha(load_rgba(p), "white") for p in sorted(root.glob("*/*.png"))]
+    emb = shipped_embedder.embed(queries)
+    top_float = [m[0].brand for m in Registry(root, shipped_embedder).search(emb, k=1)]
+    top_binary = [m[0].brand for m in Registry(root, shipped_embedder, binary=True).search(emb, k=1)]
+    assert top_float == [f"brand{i}" for i in range(6)]
+    assert top_binary == top_float

@@ -1,0 +1,82 @@
+"""The typer CLI, in-process."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from osld.cli import app
+
+DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
+runner = CliRunner()
+
+
+@pytest.fixture
+def registry(tmp_path):
+    root = tmp_path / "logos"
+    shutil.copytree(DEMO / "logos", root, ignore=shutil.ignore_patterns(".osld"))
+    return root
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ["detect", "register", "registry", "evaluate", "train", "synth"]:
+        assert cmd in result.output
+
+
+def test_detect_jsonl_schema(tmp_path, registry):
+    out = tmp_path / "r.jsonl"
+    result = runner.invoke(app, ["detect", str(DEMO / "images" / "car_bmw.png"), str(DEMO / "images" /
+                                 "composite_1.jpg"), "--registry", str(registry), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "images/s" in result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(r["image"]).name for r in records] == ["car_bmw.png", "composite_1.jpg"]
+    for r in records:
+        assert set(r) == {"image", "width", "height", "detections", "error"}
+        assert r["error"] is None and r["width"] > 0
+        for d in r["detections"]:
+            assert set(d) == {"box", "score", "brand", "similarity", "alternatives"}
+            assert len(d["box"]) == 4 and 0 <= d["score"] <= 1
+            assert all(set(a) == {"brand", "similarity"} for a in d["alternatives"])
+    assert "bmw" in {d["brand"] for d in records[0]["detections"]}
+
+
+def test_detect_csv_and_vis(tmp_path, registry):
+    out = tmp_path / "r.csv"
+    vis = tmp_path / "vis"
+    result = runner.invoke(app, ["detect", str(DEMO / "images"), "--registry", str(registry), "--out", str(out),
+                                 "--format", "csv", "--save-vis", str(vis)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert {Path(r["image"]).name for r in rows} == {p.name for p in (DEMO / "images").iterdir()}
+    assert len(list(vis.glob("*.jpg"))) == len(list((DEMO / "images").iterdir()))
+
+
+def test_register_list_remove(tmp_path, registry, logo_png):
+    png = logo_png(5)
+    result = runner.invoke(app, ["register", "Acme Café", str(png), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert (registry / "Acme Café" / png.name).exists()
+    listed = runner.invoke(app, ["registry", "list", "--registry", str(registry), "--json"])
+    counts = json.loads(listed.stdout)
+    assert counts["Acme Café"] == 1 and counts["toyota"] >= 1
+    assert runner.invoke(app, ["registry", "remove", "Acme Café", "--registry", str(registry)]).exit_code == 0
+    assert not (registry / "Acme Café").exists()
+
+
+def test_register_rejects_hostile_brand(tmp_path, registry, logo_png):
+    result = runner.invoke(app, ["register", "../evil", str(logo_png(1)), "--registry", str(registry)])
+    assert result.exit_code == 1
+    assert "invalid brand name" in result.output
+    assert not (tmp_path / "evil").exists()
+
+
+def test_detect_missing_input_is_one_line_error(tmp_path):
+    result = runner.invoke(app, ["detect", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "no such file" in result.output
