@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from osld.errors import ConfigError, OsldError
+from osld.errors import ConfigError, ImageReadError, OsldError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +54,7 @@ SEARCH_ROWS = 64  # rows Registry.search asks faiss for (max(64, 8 * top_k)); us
 QUERY_BATCH = 32  # queries per search call in the batched registry measurement
 REFERENCE_TOP_N = 10  # proposals per image the reference embeds
 FIXED_CROPS = REFERENCE_TOP_N  # crops per image of osld's equal-work measurement
+MIN_DEMO_SIDE = 480  # demo photos smaller than this (emblem crops) are not "640px-class"
 REFERENCE_CROP = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -192,9 +194,9 @@ def machine_info() -> dict[str, Any]:
         physical = psutil.cpu_count(logical=False)
     versions = {"osld": __version__, "numpy": np.__version__, "onnxruntime": onnxruntime.__version__,
                 "faiss": faiss.__version__, "python": platform.python_version()}
-    for name in ("torch", "torchvision"):
-        with contextlib.suppress(ImportError):
-            versions[name] = __import__(name).__version__
+    for name in ("torch", "torchvision"):  # metadata only: importing torch here would inflate the osld RSS
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
     return {"cpu_model": cpu_model(), "logical_cores": os.cpu_count(), "physical_cores": physical,
             "usable_cores": usable_cores(), "platform": platform.platform(), "load_avg_start": _load_avg(),
             "onnxruntime_providers": onnxruntime.get_available_providers(), "versions": versions}
@@ -457,17 +459,38 @@ def write_synthetic_logos(folder: str | Path, n: int, seed: int = 0) -> list[Pat
     return paths
 
 
+def _longest_side(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return max(img.size)
+    except (OSError, ValueError):
+        return 0
+
+
 def collect_images(cfg: BenchConfig, work: Path) -> tuple[list[Path], dict[str, Any]]:
-    """The benchmark photos: folder photos (``--images`` or the demo set) then generated scenes."""
+    """The benchmark photos: folder photos (``--images`` or the demo set) then generated scenes.
+
+    From the demo folder only 640px-class photos are taken (longest side >= ``MIN_DEMO_SIDE``; it also holds
+    small emblem crops); a folder given with ``--images`` is taken as it is.
+    """
     from osld.data.images import iter_image_files
 
-    folder = cfg.images or (DEMO_DIR / "images" if (DEMO_DIR / "images").is_dir() else None)
-    real = list(iter_image_files([folder]))[: cfg.max_images] if folder else []
+    demo = DEMO_DIR / "images"
+    folder = cfg.images or (demo if demo.is_dir() else None)
+    real = list(iter_image_files([folder])) if folder else []
+    skipped = 0
+    if cfg.images is None and real:
+        kept = [p for p in real if _longest_side(p) >= MIN_DEMO_SIDE]
+        skipped, real = len(real) - len(kept), kept
+    real = real[: cfg.max_images]
     synthetic = write_synthetic_scenes(work / "scenes", cfg.synthetic or 0, cfg.seed, cfg.registry_brands or 1)
     paths = real + synthetic
     if not paths:
         raise ConfigError("no benchmark images: give --images DIR or --synthetic N > 0")
-    return paths, {"folder": str(folder) if folder else None, "from_folder": len(real), "synthetic": len(synthetic)}
+    return paths, {"folder": str(folder) if folder else None, "from_folder": len(real),
+                   "skipped_small": skipped, "synthetic": len(synthetic)}
 
 
 def resolve_registry(cfg: BenchConfig, work: Path) -> tuple[Path, str]:
@@ -560,14 +583,21 @@ def bench_osld(cfg: BenchConfig, paths: list[Path], registry_root: Path, work: P
     pipe = Pipeline(_Timed(det, clock, {"detect": "detect"}), _Timed(emb, clock, {"embed": "embed"}), registry,
                     base.match, base.max_side)
 
-    decode_s, sizes, first = [], [], []
+    decode_s, sizes, first, ok_paths = [], [], [], []
     for p in paths:
         t0 = time.perf_counter()
-        loaded = load_image(p, pipe.max_side)
+        try:
+            loaded = load_image(p, pipe.max_side)
+        except ImageReadError as e:  # Pipeline.run reports it per image too (``failed_images``)
+            progress(f"skipped in the decode timing: {e}")
+            continue
         decode_s.append(time.perf_counter() - t0)
+        ok_paths.append(p)
         sizes.append((loaded.width, loaded.height))
         if len(first) < cfg.batch_size:
             first.append(loaded.pixels)
+    if not first:
+        raise ImageReadError("none of the benchmark images could be decoded")
     decode_ms = 1000 * statistics.fmean(decode_s)
     pipe.process(first[:1])  # warm-up: first ONNX calls allocate their buffers
     pipe.process(first)
@@ -638,6 +668,7 @@ def bench_osld(cfg: BenchConfig, paths: list[Path], registry_root: Path, work: P
         "failed_images": batched[0]["failed"],
         "image_sizes": {"mean_width": round(statistics.fmean(w for w, _ in sizes), 1),
                         "mean_height": round(statistics.fmean(h for _, h in sizes), 1)},
+        "_ok_paths": ok_paths,
         "_model_seconds": clocked("detect_infer")[0] + clocked("embed_infer")[0],
         "_model_images": n_all,
         "_model_crops": crops,
@@ -806,16 +837,18 @@ def index_bytes(index: Any) -> int:
 
 
 def _search_ms(index: Any, queries: np.ndarray, batch: int, k: int) -> tuple[float, np.ndarray]:
-    """ms per query searching ``queries`` in batches of ``batch``; also the top-1 ids."""
+    """Median ms per query over calls of ``batch`` queries (robust to background hiccups); also the top-1 ids."""
     import numpy as np
 
     index.search(queries[:batch], k)  # warm-up (first-call allocations, OpenMP pool start)
-    top1 = []
-    start = time.perf_counter()
+    top1, per_query = [], []
     for i in range(0, len(queries), batch):
-        _, ids = index.search(queries[i: i + batch], k)
+        q = queries[i: i + batch]
+        start = time.perf_counter()
+        _, ids = index.search(q, k)
+        per_query.append((time.perf_counter() - start) / len(q))
         top1.append(ids[:, 0])
-    return 1000 * (time.perf_counter() - start) / max(len(queries), 1), np.concatenate(top1)
+    return 1000 * statistics.median(per_query), np.concatenate(top1)
 
 
 def bench_registry_scale(dim: int, max_n: int, n_queries: int = 200, seed: int = 0, hnsw_m: int = 32,
@@ -1118,6 +1151,7 @@ def run_bench(cfg: BenchConfig | None = None, progress: Progress = _quiet) -> di
                             "boxes_per_image": osld["boxes_per_image"], "crops_per_image": osld["crops_per_image"]}
         result["registry"] = {"source": registry_source, "rows": osld.pop("registry_rows"),
                               "brands": osld.pop("registry_brands"), "sync_s": osld.pop("registry_sync_s")}
+        ok_paths = osld.pop("_ok_paths")
         model_s, model_images, model_crops = (osld.pop(k) for k in ("_model_seconds", "_model_images",
                                                                     "_model_crops"))
         result.update(osld)
@@ -1126,7 +1160,7 @@ def run_bench(cfg: BenchConfig | None = None, progress: Progress = _quiet) -> di
         result["peak_rss_method"] = rss.method
 
         if cfg.reference:
-            ref_paths = _evenly(paths, cfg.reference_images or len(paths))
+            ref_paths = _evenly(ok_paths, cfg.reference_images or len(ok_paths))
             reference = bench_reference(ref_paths, threads, max(result["registry"]["rows"], 1), work,
                                         cfg.reference_min_size, cuda, cfg.seed, progress)
         else:

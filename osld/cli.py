@@ -384,6 +384,11 @@ def evaluate_embedder_cmd(
         save_json(results, json_out)
 
 
+from osld.bench import bench_command  # noqa: E402  (defined beside the benchmark code)
+
+app.command("bench")(bench_command)
+
+
 def main() -> None:
     app()
 

@@ -20,6 +20,7 @@ index is detected and rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -82,6 +83,23 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _faiss_threads(n: int | None):
+    """Temporarily set faiss' OpenMP threads: one thread for small query batches, where a thread pool competing
+    with onnxruntime's on a few cores costs more than the search itself."""
+    import faiss
+
+    if n is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def _sha256_array(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
@@ -116,10 +134,14 @@ class Registry:
         >>> reg.search(region_embeddings, k=5)
     """
 
-    def __init__(self, root: str | Path, embedder: Embedder | None = None, binary: bool = False):
+    def __init__(self, root: str | Path, embedder: Embedder | None = None, binary: bool = False,
+                 refresh_seconds: float = 2.0):
         self.root = Path(root)
         self.embedder = embedder
         self.binary = binary
+        # searches re-check the folder for changes at most this often (a full stat scan costs ~0.3 s at 7k files)
+        self.refresh_seconds = refresh_seconds
+        self._checked_at = -float("inf")
         self._vectors: np.ndarray | None = None
         self._entries: list[dict] = []
         self._row_paths: list[str] = []
@@ -317,6 +339,7 @@ class Registry:
                 self._write_index(out_entries, all_vectors, embedder, variants)
             self._load(out_entries, all_vectors)
             self._synced_state = self._scan_state()
+            self._checked_at = time.monotonic()
         return stats
 
     def rebuild(self, progress: bool = False) -> dict[str, int]:
@@ -386,8 +409,11 @@ class Registry:
         self._index = index
 
     def _ensure_synced(self) -> None:
+        if self._index is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
+            return
         if self._index is None or self._synced_state != self._scan_state():
             self.sync()
+        self._checked_at = time.monotonic()
 
     def __len__(self) -> int:
         self._ensure_synced()
@@ -427,11 +453,12 @@ class Registry:
         if len(emb) == 0 or len(self._row_paths) == 0:
             return [[] for _ in range(len(emb))]
         n_rows = min(len(self._row_paths), rows or max(64, 8 * k))
-        if self.binary:
-            dist, idx = self._index.search(np.packbits(emb > 0, axis=1), n_rows)
-            sims = 1.0 - 2.0 * dist.astype(np.float32) / self._vectors.shape[1]
-        else:
-            sims, idx = self._index.search(emb, n_rows)
+        with _faiss_threads(1 if len(emb) < 64 else None):
+            if self.binary:
+                dist, idx = self._index.search(np.packbits(emb > 0, axis=1), n_rows)
+                sims = 1.0 - 2.0 * dist.astype(np.float32) / self._vectors.shape[1]
+            else:
+                sims, idx = self._index.search(emb, n_rows)
         results = []
         for srow, irow in zip(sims, idx, strict=True):
             best: dict[str, Match] = {}

@@ -75,11 +75,25 @@ def build_eval_registry(folder: Path, data: EmbedderEvalData) -> tuple[Path, set
 
 
 def recall_at(registry: Registry, emb: np.ndarray, truth: list[str], ks: tuple[int, ...] = (1, 5)) -> dict:
-    matches = registry.search(emb, k=max(ks))
-    out = {}
+    """Recall@k, plus an open-set operating point for ``MatchConfig.min_sim``.
+
+    The impostor score of a query is its best similarity to any *other* brand: what the query would get if its
+    own brand were not registered. ``min_sim@far5`` is the similarity that rejects 95% of impostor scores, and
+    ``accept@far5`` the fraction of queries whose correct top-1 match stays above it.
+    """
+    matches = registry.search(emb, k=max(max(ks), 10))
+    out: dict = {}
     for k in ks:
         hits = [t in [m.brand for m in ms[:k]] for t, ms in zip(truth, matches, strict=True)]
         out[f"recall@{k}"] = float(np.mean(hits)) if hits else float("nan")
+    impostor = np.array([next((m.sim for m in ms if m.brand != t), -1.0) for t, ms in zip(truth, matches,
+                                                                                          strict=True)])
+    correct_top1 = np.array([ms[0].sim if ms and ms[0].brand == t else np.nan for t, ms in zip(truth, matches,
+                                                                                               strict=True)])
+    if len(impostor):
+        thr = float(np.quantile(impostor, 0.95))
+        out["min_sim@far5"] = thr
+        out["accept@far5"] = float(np.mean(np.nan_to_num(correct_top1, nan=-2.0) >= thr))
     out["n_queries"] = len(truth)
     return out
 
