@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from osld.errors import ConfigError, ImageReadError, OsldError
+from osld.registry import faiss_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -614,10 +615,10 @@ def bench_osld(cfg: BenchConfig, paths: list[Path], registry_root: Path, work: P
 
     progress(f"osld: embed + search of {FIXED_CROPS} fixed crops per image (the reference's N) ...")
     fixed: dict[int, StageClock] = {}
-    for faiss_threads in dict.fromkeys((threads, 1)):  # faiss's default (all cores) and single-threaded
-        fixed[faiss_threads] = clock_ft = StageClock()
+    for n_faiss in dict.fromkeys((threads, 1)):  # faiss's default (all cores) and single-threaded
+        fixed[n_faiss] = clock_ft = StageClock()
         rng = np.random.default_rng([cfg.seed, 9])
-        with _faiss_threads(faiss_threads):
+        with faiss_threads(n_faiss):
             for _ in range(cfg.passes or 1):
                 for pixels in first:
                     xyxy = fixed_boxes(pixels.shape[1], pixels.shape[0], FIXED_CROPS, rng)
@@ -1091,19 +1092,6 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 # ---------------------------------------------------------------- the whole run
 
 
-@contextlib.contextmanager
-def _faiss_threads(n: int) -> Iterator[None]:
-    """Set faiss's OpenMP threads for the block and restore the previous value."""
-    import faiss
-
-    old = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(old)
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -1133,7 +1121,7 @@ def run_bench(cfg: BenchConfig | None = None, progress: Progress = _quiet) -> di
         work = Path(cfg.work_dir) if cfg.work_dir else Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="osld-bench-")))
         work.mkdir(parents=True, exist_ok=True)
-        stack.enter_context(_faiss_threads(threads))
+        stack.enter_context(faiss_threads(threads))
         paths, image_info = collect_images(cfg, work)
         registry_root, registry_source = resolve_registry(cfg, work)
         progress(f"{len(paths)} images ({image_info['from_folder']} from folder, {image_info['synthetic']} "

@@ -165,6 +165,7 @@ def detect(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Find logos in images and name their brands."""
+    import os
     import sys
     import time
 
@@ -183,8 +184,8 @@ def detect(
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
                                         conf=conf, min_sim=min_sim, top_k=top_k)
         files = list(iter_image_files(inputs))
-        skip = done_images(out, fmt.value) if resume else set()
-        todo = [f for f in files if str(f) not in skip]
+        skip = {os.path.abspath(p) for p in done_images(out, fmt.value)} if resume else set()
+        todo = [f for f in files if os.path.abspath(f) not in skip]
         if not files:
             typer.secho("warning: no images found in the given inputs", fg=typer.colors.YELLOW, err=True)
         started = time.time()
@@ -203,11 +204,7 @@ def detect(
                 for b in res.detections.brand[res.detections.is_known]:
                     brands[b] = brands.get(b, 0) + 1
                 if save_vis is not None:
-                    from osld.types import Detections as D
-
-                    d = res.detections
-                    scaled = D(d.xyxy * res.image.scale, d.score, d.brand, d.sim)
-                    save_annotated(res.image.pixels, scaled, save_vis, res.path.name)
+                    save_annotated(res.image.pixels, res.detections, save_vis, res.path.name, scale=res.image.scale)
     except OsldError as e:
         _fail(e)
     seconds = time.time() - started

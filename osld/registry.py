@@ -84,7 +84,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _faiss_threads(n: int | None):
+def faiss_threads(n: int | None):
     """Temporarily set faiss' OpenMP threads: one thread for small query batches, where a thread pool competing
     with onnxruntime's on a few cores costs more than the search itself."""
     import faiss
@@ -400,10 +400,17 @@ class Registry:
         self._row_paths = [e["path"] for e in entries for _ in range(e["rows"])]
         self._row_brands = np.array([p.split("/", 1)[0] for p in self._row_paths], dtype=object)
         dim = self._vectors.shape[1]
+        index = None
+        stored = self.index_dir / "index.faiss"
         if self.binary:
             index = faiss.IndexBinaryFlat(dim)
             index.add(np.packbits(self._vectors > 0, axis=1))
-        else:
+        elif stored.exists():
+            with contextlib.suppress(RuntimeError):  # unreadable: rebuilt from vectors.npy below
+                index = faiss.read_index(str(stored))
+            if index is not None and (index.ntotal != len(self._vectors) or index.d != dim):
+                index = None
+        if index is None:
             index = faiss.IndexFlatIP(dim)
             index.add(self._vectors)
         self._index = index
@@ -453,7 +460,7 @@ class Registry:
         if len(emb) == 0 or len(self._row_paths) == 0:
             return [[] for _ in range(len(emb))]
         n_rows = min(len(self._row_paths), rows or max(64, 8 * k))
-        with _faiss_threads(1 if len(emb) < 64 else None):
+        with faiss_threads(1 if len(emb) < 64 else None):
             if self.binary:
                 dist, idx = self._index.search(np.packbits(emb > 0, axis=1), n_rows)
                 sims = 1.0 - 2.0 * dist.astype(np.float32) / self._vectors.shape[1]

@@ -39,8 +39,14 @@ def annotate(image: np.ndarray, detections: Detections, show_labels: bool = True
     return out
 
 
-def save_annotated(image: np.ndarray, detections: Detections, out_dir: str | Path, name: str) -> Path:
-    """Write ``annotate(image, detections)`` as ``out_dir/<name>.jpg`` atomically; returns the path."""
+def save_annotated(image: np.ndarray, detections: Detections, out_dir: str | Path, name: str,
+                   scale: float = 1.0) -> Path:
+    """Write ``annotate(image, detections)`` as ``out_dir/<name>.jpg`` atomically; returns the path.
+
+    ``scale`` maps the boxes onto ``image`` when it was decoded at reduced size (``LoadedImage.scale``).
+    """
+    if scale != 1.0:
+        detections = Detections(detections.xyxy * scale, detections.score, detections.brand, detections.sim)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{Path(name).stem}.jpg"
