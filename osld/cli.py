@@ -40,6 +40,7 @@ def _setup_logging() -> None:
     import logging
 
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # faiss logs its loader at INFO
 
 
 def _fail(err: OsldError) -> None:
@@ -147,8 +148,8 @@ def train_embedder_cmd(
 @app.command()
 def detect(
     inputs: list[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively)."),
-    registry: Path | None = typer.Option(None, help="Registry folder (<brand>/<images>). Without it every logo is "
-                                         "'unknown'."),
+    registry: Path | None = typer.Option(None, exists=True, file_okay=False, help="Registry folder "
+                                         "(<brand>/<images>). Without it every logo is 'unknown'."),
     out: Path | None = typer.Option(None, help="Output file (default: stdout)."),
     fmt: OutputFormat = typer.Option(OutputFormat.jsonl, "--format", help="jsonl: one record per image; csv: one "
                                      "row per detection."),
@@ -158,6 +159,8 @@ def detect(
     min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown'."),
     conf: float | None = typer.Option(None, help="Detector confidence threshold."),
     top_k: int | None = typer.Option(None, help="Alternative brands kept per region."),
+    binary: bool = typer.Option(False, "--binary", help="Search sign-binarized embeddings (faiss IndexBinaryFlat; "
+                                "32x smaller index)."),
     detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped weights/detector.onnx)."),
     embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped weights/embedder.onnx)."),
     device: Device = typer.Option(Device.auto, help="auto uses CUDA when onnxruntime-gpu finds a GPU."),
@@ -182,7 +185,10 @@ def detect(
             _fail(OsldError(f"{item}: no such file or folder"))
     try:
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
-                                        conf=conf, min_sim=min_sim, top_k=top_k)
+                                        conf=conf, binary=binary, min_sim=min_sim, top_k=top_k)
+        if pipe.registry is not None and not pipe.registry.brands():
+            typer.secho(f"warning: registry {registry} has no brand folders with images; every logo will be "
+                        "'unknown'", fg=typer.colors.YELLOW, err=True)
         files = list(iter_image_files(inputs))
         skip = {os.path.abspath(p) for p in done_images(out, fmt.value)} if resume else set()
         todo = [f for f in files if os.path.abspath(f) not in skip]

@@ -707,3 +707,27 @@ def test_every_torch_load_uses_weights_only():
                 if not ok:
                     offenders.append(f"{path.relative_to(SRC.parent)}:{node.lineno}")
     assert not offenders, f"torch.load without weights_only=True: {offenders}"
+
+
+def test_unidentified_image_error_survives_ultralytics_patching_pil(tmp_path, monkeypatch):
+    """ultralytics replaces PIL.Image.open with a wrapper that tries to pip-install a plugin for unknown files."""
+    import types
+
+    from PIL import Image
+
+    from osld.data.images import load_image
+
+    original = Image.open
+    fake = types.ModuleType("ultralytics.utils.patches")
+    fake._image_open = original
+
+    def patched(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pi_heif'")
+
+    patched.__module__ = "ultralytics.utils.patches"
+    monkeypatch.setitem(sys.modules, "ultralytics.utils.patches", fake)
+    monkeypatch.setattr(Image, "open", patched)
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"definitely not a jpeg")
+    with pytest.raises(ImageReadError, match="not a recognised image format"):
+        load_image(bad)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -69,13 +70,23 @@ def _one_line(e: BaseException) -> str:
     return text[:200]
 
 
+def _pillow_open():
+    """Pillow's own ``Image.open``: importing ultralytics replaces it process-wide with a wrapper that tries to
+    pip-install a HEIF plugin whenever a file is not an image (a network attempt, then ``ModuleNotFoundError``)."""
+    open_ = Image.open
+    module = getattr(open_, "__module__", "") or ""
+    if module.startswith("ultralytics"):
+        open_ = getattr(sys.modules.get(module), "_image_open", open_)
+    return open_
+
+
 def _open(path: Path) -> Image.Image:
     """``Image.open`` (header only) with osld's size limits instead of Pillow's warning."""
     with _OPEN_LOCK, warnings.catch_warnings():
         # we check the size ourselves (MAX_PIXELS / MAX_DECODE_PIXELS) and may decode a large JPEG at 1/8
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # "Corrupt EXIF data" etc.
-        img = Image.open(path)
+        img = _pillow_open()(path)
     width, height = img.size
     if width * height > MAX_PIXELS:
         img.close()

@@ -167,6 +167,7 @@ class SampleRenderer:
             s = side / max(h, w)
             if s < 1:
                 rgb = cv2.resize(rgb, (max(2, int(w * s)), max(2, int(h * s))), interpolation=cv2.INTER_AREA)
+        self.photometric.set_random_seed(int(rng.integers(2**31)))  # the sample depends on its seed only
         rgb = self.photometric(image=rgb)["image"]
         return to_input(rgb, self.size)
 

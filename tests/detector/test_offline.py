@@ -1,5 +1,6 @@
 """Training and prediction never open a network connection (ultralytics tries several on its own)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -7,7 +8,9 @@ import textwrap
 
 import pytest
 
-pytest.importorskip("ultralytics")
+# find_spec, not importorskip: importing ultralytics here would patch PIL.Image.open for the whole test session
+if importlib.util.find_spec("ultralytics") is None:
+    pytest.skip("ultralytics is not installed (osld[train])", allow_module_level=True)
 
 GUARD = textwrap.dedent(
     """
