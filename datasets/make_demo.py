@@ -85,10 +85,20 @@ def main() -> None:
             by_brand.setdefault(brand, []).append(vroot / "Images" / Path(row["Image"]).name)
     credits = []
     for brand in CAR_BRANDS:
+        # the photos are tight crops of the emblem; shown on a larger drawn scene, as in a street photo
         src = sorted(by_brand[brand])[3]
-        dst = HERE / "images" / f"car_{brand}{src.suffix}"
-        shutil.copyfile(src, dst)
-        credits.append(f"- `images/{dst.name}`: vehicle-logos dataset, `{src.name}` ({brand})")
+        photo = cv2.cvtColor(cv2.imread(str(src)), cv2.COLOR_BGR2RGB)
+        scene = procedural_background(rng, 640, 480)
+        side = int(rng.integers(150, 200))
+        s = side / max(photo.shape[:2])
+        photo = cv2.resize(photo, (int(photo.shape[1] * s), int(photo.shape[0] * s)), interpolation=cv2.INTER_AREA)
+        y = int(rng.integers(40, 480 - photo.shape[0] - 40))
+        x = int(rng.integers(40, 640 - photo.shape[1] - 40))
+        scene[y: y + photo.shape[0], x: x + photo.shape[1]] = photo
+        dst = HERE / "images" / f"car_{brand}.jpg"
+        cv2.imwrite(str(dst), cv2.cvtColor(scene, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        credits.append(f"- `images/{dst.name}`: vehicle-logos dataset `{src.name}` ({brand}), resized and placed "
+                       "on a procedurally drawn background")
 
     # a 2x2 collage of four more emblem photos: several logos in one image
     tiles = []
@@ -128,8 +138,8 @@ def main() -> None:
         "Rendered to 256 px PNGs.\n\n"
         "## `images/`\n"
         "Car-emblem photos: *Vehicle Logos Dataset* by General Blockchain, Inc., CC BY 4.0 "
-        "(https://creativecommons.org/licenses/by/4.0/); unmodified except the collage, which resizes and tiles "
-        "four of them.\n\n" + "\n".join(credits) + "\n")
+        "(https://creativecommons.org/licenses/by/4.0/). Modified: each `car_*.jpg` resizes one photo onto a drawn "
+        "background; the collage resizes and tiles four.\n\n" + "\n".join(credits) + "\n")
     print(f"demo written to {HERE}: {len(list((HERE / 'images').iterdir()))} images, "
           f"{len(list(logos.iterdir()))} brands")
 

@@ -30,12 +30,12 @@ def test_help_lists_commands():
 
 def test_detect_jsonl_schema(tmp_path, registry):
     out = tmp_path / "r.jsonl"
-    result = runner.invoke(app, ["detect", str(DEMO / "images" / "car_bmw.png"), str(DEMO / "images" /
+    result = runner.invoke(app, ["detect", str(DEMO / "images" / "car_bmw.jpg"), str(DEMO / "images" /
                                  "composite_1.jpg"), "--registry", str(registry), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "images/s" in result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [Path(r["image"]).name for r in records] == ["car_bmw.png", "composite_1.jpg"]
+    assert [Path(r["image"]).name for r in records] == ["car_bmw.jpg", "composite_1.jpg"]
     for r in records:
         assert set(r) == {"image", "width", "height", "detections", "error"}
         assert r["error"] is None and r["width"] > 0

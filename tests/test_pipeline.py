@@ -67,7 +67,7 @@ def test_unregistered_brand_is_unknown(tmp_path, pipe):
     shutil.copytree(DEMO / "logos" / "github", root / "github")
     shutil.copytree(DEMO / "logos" / "python", root / "python")
     only_two = Pipeline(pipe.detector, pipe.embedder, Registry(root, pipe.embedder))
-    det = only_two(DEMO / "images" / "car_toyota.png")
+    det = only_two(DEMO / "images" / "car_toyota.jpg")
     assert len(det) >= 1
     assert set(det.brand) == {UNKNOWN}
     assert all(alt[0][0] in {"github", "python"} for alt in det.alternatives if alt)
@@ -78,9 +78,9 @@ def test_registering_a_brand_makes_it_found(tmp_path, pipe):
     shutil.copytree(DEMO / "logos" / "github", root / "github")
     reg = Registry(root, pipe.embedder)
     p = Pipeline(pipe.detector, pipe.embedder, reg)
-    assert "toyota" not in set(p(DEMO / "images" / "car_toyota.png").brand)
+    assert "toyota" not in set(p(DEMO / "images" / "car_toyota.jpg").brand)
     reg.add("toyota", [DEMO / "logos" / "toyota"])
-    assert "toyota" in set(p(DEMO / "images" / "car_toyota.png").brand)
+    assert "toyota" in set(p(DEMO / "images" / "car_toyota.jpg").brand)
 
 
 def test_array_input_and_no_registry(pipe):
