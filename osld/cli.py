@@ -159,8 +159,8 @@ def detect(
     min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown'."),
     conf: float | None = typer.Option(None, help="Detector confidence threshold."),
     top_k: int | None = typer.Option(None, help="Alternative brands kept per region."),
-    binary: bool = typer.Option(False, "--binary", help="Search sign-binarized embeddings (faiss IndexBinaryFlat; "
-                                "32x smaller index)."),
+    binary: bool = typer.Option(False, "--binary", help="Find candidates by Hamming distance over sign-binarized "
+                                "embeddings (faiss IndexBinaryFlat), re-ranked by exact cosine."),
     detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped weights/detector.onnx)."),
     embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped weights/embedder.onnx)."),
     device: Device = typer.Option(Device.auto, help="auto uses CUDA when onnxruntime-gpu finds a GPU."),
@@ -168,6 +168,7 @@ def detect(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Find logos in images and name their brands."""
+    import hashlib
     import os
     import sys
     import time
@@ -196,6 +197,7 @@ def detect(
             typer.secho("warning: no images found in the given inputs", fg=typer.colors.YELLOW, err=True)
         started = time.time()
         n_ok = n_failed = n_boxes = 0
+        vis_names: set[str] = set()
         brands: dict[str, int] = {}
         with ResultWriter(out, fmt.value, append=resume) as writer:
             for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None, total=len(todo),
@@ -210,7 +212,11 @@ def detect(
                 for b in res.detections.brand[res.detections.is_known]:
                     brands[b] = brands.get(b, 0) + 1
                 if save_vis is not None:
-                    save_annotated(res.image.pixels, res.detections, save_vis, res.path.name, scale=res.image.scale)
+                    name = res.path.stem
+                    if name in vis_names:  # same file name in another folder: keep both pictures
+                        name = f"{name}_{hashlib.sha1(str(res.path.resolve()).encode()).hexdigest()[:8]}"
+                    vis_names.add(name)
+                    save_annotated(res.image.pixels, res.detections, save_vis, name, scale=res.image.scale)
     except OsldError as e:
         _fail(e)
     seconds = time.time() - started

@@ -13,7 +13,7 @@ import numpy as np
 from osld.data.images import LoadedImage, load_image
 from osld.detector import Detector, load_detector
 from osld.embedder import Embedder, load_embedder
-from osld.errors import ConfigError, ModelLoadError, OsldError
+from osld.errors import ConfigError, ModelLoadError, OsldError, RegistryMismatchError
 from osld.registry import Registry
 from osld.types import UNKNOWN, Detections
 
@@ -104,6 +104,9 @@ class Pipeline:
             registry = Registry(registry, embedder)
         if registry is not None and registry.embedder is None:
             registry.embedder = embedder
+        if registry is not None and registry.embedder.fingerprint != embedder.fingerprint:
+            raise RegistryMismatchError(f"registry {registry.root} uses embedder {registry.embedder.fingerprint[:12]} "
+                                        f"but the pipeline embeds with {embedder.fingerprint[:12]}; pass the same one")
         self.registry = registry
         self.match = match or MatchConfig()
         self.max_side = max_side
@@ -121,8 +124,11 @@ class Pipeline:
         return cls(det, emb, registry, MatchConfig(**{k: v for k, v in match_kwargs.items() if v is not None}))
 
     # ---------- core ----------
-    def process(self, images: list[np.ndarray]) -> list[Detections]:
-        """RGB uint8 images -> ``Detections`` with brands, in each image's pixel frame. Batched end to end."""
+    def process(self, images: list[np.ndarray], refresh_registry: bool = True) -> list[Detections]:
+        """RGB uint8 images -> ``Detections`` with brands, in each image's pixel frame. Batched end to end.
+
+        ``refresh_registry``: let the registry look for new or changed files first (see ``Registry.search``).
+        """
         dets = self.detector.detect(images)
         crops, owners = [], []
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
@@ -133,7 +139,10 @@ class Pipeline:
         if not crops:
             return dets
         emb = self.embedder.embed(crops)
-        matches = self.registry.search(emb, k=self.match.top_k) if self.registry is not None else [[]] * len(crops)
+        if self.registry is not None:
+            matches = self.registry.search(emb, k=self.match.top_k, refresh=refresh_registry)
+        else:
+            matches = [[]] * len(crops)
         per_image: dict[int, list[tuple[int, np.ndarray, list]]] = {}
         for (i, j), e, m in zip(owners, emb, matches, strict=True):
             per_image.setdefault(i, []).append((j, e, m))
@@ -158,7 +167,7 @@ class Pipeline:
 
     def _finish(self, det: Detections, loaded: LoadedImage, path: Path | None) -> Detections:
         if loaded.scale != 1.0 and len(det):
-            det = Detections(det.xyxy / loaded.scale, det.score, det.brand, det.sim, det.emb, det.alternatives)
+            det = det.scaled(1.0 / loaded.scale, loaded.width, loaded.height)
         det.metadata.update(image=str(path) if path else None, width=loaded.width, height=loaded.height)
         return det
 
@@ -207,18 +216,13 @@ class Pipeline:
                     break
                 batch, pending = pending[:batch_size], pending[batch_size:]
                 decoded = [(p, f.result()) for p, f in batch]
-                good = [(p, d) for p, d in decoded if isinstance(d, LoadedImage)]
-                try:
-                    dets = dict(zip([id(d) for _, d in good], self.process([d.pixels for _, d in good]), strict=True))
-                    failed: str | None = None
-                except OsldError as e:
-                    dets, failed = {}, str(e)
+                # a model or registry error concerns the whole run, not one file: it propagates
+                dets = iter(self.process([d.pixels for _, d in decoded if isinstance(d, LoadedImage)],
+                                         refresh_registry=False))
                 for p, d in decoded:
                     if isinstance(d, str):
                         yield Result(p, None, d)
-                    elif failed:
-                        yield Result(p, None, f"{p}: {failed}")
                     else:
-                        yield Result(p, self._finish(dets[id(d)], d, p), image=d if keep_images else None)
+                        yield Result(p, self._finish(next(dets), d, p), image=d if keep_images else None)
                     bar.update(1)
         bar.close()

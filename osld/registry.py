@@ -125,8 +125,11 @@ class Registry:
     Args:
         root: the registry folder (created if missing).
         embedder: used to embed new images; needed for ``sync``/``search``, not for ``add``/``list``.
-        binary: search sign-binarized embeddings with ``faiss.IndexBinaryFlat`` (Hamming) instead of float
-            inner product. Similarities are then ``1 - 2 * hamming / dim`` (same [-1, 1] scale).
+        binary: search sign-binarized embeddings with ``faiss.IndexBinaryFlat`` (Hamming distance) instead of
+            float inner product.
+        rescore: with ``binary``, re-rank the Hamming candidates by their exact cosine (default). Without it,
+            ranking is by Hamming distance alone and the similarity is its cosine estimate ``cos(pi * h / dim)``
+            (sign random-projection geometry), still on the cosine scale of ``MatchConfig.min_sim``.
 
     Example:
         >>> reg = Registry("logos", embedder)
@@ -135,10 +138,11 @@ class Registry:
     """
 
     def __init__(self, root: str | Path, embedder: Embedder | None = None, binary: bool = False,
-                 refresh_seconds: float = 2.0):
+                 rescore: bool = True, refresh_seconds: float = 2.0):
         self.root = Path(root)
         self.embedder = embedder
         self.binary = binary
+        self.rescore = rescore
         # searches re-check the folder for changes at most this often (a full stat scan costs ~0.3 s at 7k files)
         self.refresh_seconds = refresh_seconds
         self._checked_at = -float("inf")
@@ -155,15 +159,15 @@ class Registry:
         return self.root / INDEX_DIR
 
     def brands(self) -> list[str]:
-        """Brand folder names with at least one image, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(d.name for d in self.root.iterdir()
-                      if d.is_dir() and not d.name.startswith(".") and self._images_in(d))
+        """Brand folder names (valid ones) with at least one image, sorted."""
+        return list(self.counts())
 
     def counts(self) -> dict[str, int]:
-        """Images per brand, sorted by brand."""
-        return {b: len(self._images_in(self.root / b)) for b in self.brands()}
+        """Images per brand, sorted by brand: exactly what the index holds once synced."""
+        out: dict[str, int] = {}
+        for p in self.files():
+            out[p.parent.name] = out.get(p.parent.name, 0) + 1
+        return out
 
     @staticmethod
     def _images_in(folder: Path) -> list[Path]:
@@ -217,9 +221,10 @@ class Registry:
                 raise ImageReadError(f"{src}: registry images must be one of {sorted(REGISTRY_EXTENSIONS)}")
             load_rgba(src)  # refuse unreadable files before they land in the registry
             dst = folder / src.name
+            src_digest = file_sha256(src) if dst.exists() else None
             n = 1
             while dst.exists():
-                if file_sha256(dst) == file_sha256(src):
+                if file_sha256(dst) == src_digest:
                     break
                 dst = folder / f"{src.stem}_{n}{src.suffix}"
                 n += 1
@@ -280,12 +285,19 @@ class Registry:
             return None, None
 
     def _scan_state(self) -> tuple:
-        files = self.files()
-        return tuple((str(p), *(lambda s: (s.st_size, s.st_mtime_ns))(p.stat())) for p in files)
+        state = []
+        for p in self.files():
+            try:
+                st = p.stat()
+            except OSError:  # deleted while we look: the next scan sees it gone
+                continue
+            state.append((str(p), st.st_size, st.st_mtime_ns))
+        return tuple(state)
 
     def sync(self, progress: bool = False) -> dict[str, int]:
         """Bring the index up to date with the folder; returns counts of ``added``, ``changed``, ``removed``,
-        ``kept`` and ``failed`` files. Unreadable images are skipped with a warning (and retried next time)."""
+        ``kept`` and ``failed`` files. Unreadable images are skipped with a warning; they are retried when the
+        folder changes or in a new process."""
         embedder = self._require_embedder()
         with self._lock():
             manifest, vectors = self._read_index()
@@ -295,50 +307,54 @@ class Registry:
                 log.warning("registry %s was indexed with another embedder; re-embedding everything", self.root)
                 manifest, vectors = None, None
             old = {e["path"]: e for e in manifest["entries"]} if manifest else {}
-            entries, blocks = [], []
             stats = dict(added=0, changed=0, removed=0, kept=0, failed=0)
-            todo: list[tuple[Path, str, os.stat_result, str]] = []
-            current = self.files()
-            for p in current:
+            entries: list[dict | None] = []  # None: to embed, in `todo` order
+            todo: list[tuple[Path, str, os.stat_result, str, str]] = []
+            state, seen = [], set()
+            metadata_changed = False
+            for p in self.files():
                 rel = p.relative_to(self.root).as_posix()
-                st = p.stat()
                 prev = old.get(rel)
-                if prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns:
-                    entries.append(prev)
+                try:
+                    st = p.stat()
+                    unchanged = prev and prev["size"] == st.st_size and prev["mtime_ns"] == st.st_mtime_ns
+                    digest = prev["sha256"] if unchanged else file_sha256(p)
+                except OSError as e:  # removed or unreadable while we scan
+                    log.warning("registry: skipping %s (%s)", p, e)
                     continue
-                digest = file_sha256(p)
+                state.append((str(p), st.st_size, st.st_mtime_ns))
+                seen.add(rel)
                 if prev and prev["sha256"] == digest:
+                    metadata_changed |= not unchanged
                     entries.append({**prev, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
                     continue
-                todo.append((p, rel, st, digest))
-                stats["changed" if prev else "added"] += 1
-                entries.append(None)  # placeholder, filled below
-            stats["removed"] = len(set(old) - {p.relative_to(self.root).as_posix() for p in current})
-            new_rows = self._embed_files([t[0] for t in todo], progress)
-            it = iter(zip(todo, new_rows, strict=True))
-            out_entries: list[dict] = []
-            n_rows = 0
+                todo.append((p, rel, st, digest, "changed" if prev else "added"))
+                entries.append(None)
+            stats["removed"] = len(set(old) - seen)
+            new_rows = iter(zip(todo, self._embed_files([t[0] for t in todo], progress), strict=True))
+            blocks, out_entries, n_rows = [], [], 0
             for e in entries:
                 if e is not None:
                     block = vectors[e["row"]: e["row"] + e["rows"]]
                     stats["kept"] += 1
                     entry = {**e, "row": n_rows}
                 else:
-                    (p, rel, st, digest), block = next(it)
+                    (p, rel, st, digest, kind), block = next(new_rows)
                     if block is None:
                         stats["failed"] += 1
+                        metadata_changed |= kind == "changed"  # its old rows are dropped
                         continue
+                    stats[kind] += 1
                     entry = {"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                              "sha256": digest, "row": n_rows, "rows": len(block)}
                 blocks.append(block)
                 out_entries.append(entry)
                 n_rows += len(block)
             all_vectors = np.concatenate(blocks) if blocks else np.zeros((0, embedder.dim), np.float32)
-            changed = any(stats[k] for k in ("added", "changed", "removed")) or manifest is None
-            if changed:
+            if manifest is None or metadata_changed or any(stats[k] for k in ("added", "changed", "removed")):
                 self._write_index(out_entries, all_vectors, embedder, variants)
             self._load(out_entries, all_vectors)
-            self._synced_state = self._scan_state()
+            self._synced_state = tuple(state)
             self._checked_at = time.monotonic()
         return stats
 
@@ -441,18 +457,21 @@ class Registry:
         self._ensure_synced()
         return self._row_paths
 
-    def search(self, emb: np.ndarray, k: int = 5, rows: int | None = None) -> list[list[Match]]:
+    def search(self, emb: np.ndarray, k: int = 5, rows: int | None = None, refresh: bool = True) -> list[list[Match]]:
         """Top-``k`` brands per query, best first; a brand's score is its best similarity over its images.
 
         Args:
             emb: float32 (n, dim) L2-normalized query embeddings.
             k: brands returned per query.
             rows: nearest registry rows searched before grouping by brand (default ``max(64, 8 k)``).
+            refresh: look for changes in the folder first (at most every ``refresh_seconds``); ``Pipeline.run``
+                syncs once and then searches with ``refresh=False``.
 
         Returns:
             n lists of ``Match`` (fewer than k when the registry has fewer brands).
         """
-        self._ensure_synced()
+        if refresh or self._index is None:
+            self._ensure_synced()
         emb = np.ascontiguousarray(emb, np.float32)
         if emb.ndim != 2 or emb.shape[1] != self._vectors.shape[1]:
             raise RegistryMismatchError(f"query embeddings have shape {emb.shape}; registry dim is "
@@ -462,8 +481,15 @@ class Registry:
         n_rows = min(len(self._row_paths), rows or max(64, 8 * k))
         with faiss_threads(1 if len(emb) < 64 else None):
             if self.binary:
-                dist, idx = self._index.search(np.packbits(emb > 0, axis=1), n_rows)
-                sims = 1.0 - 2.0 * dist.astype(np.float32) / self._vectors.shape[1]
+                # Hamming search over sign bits finds the candidates; their exact cosine keeps the similarity on
+                # the same scale as float search (and as MatchConfig.min_sim)
+                hamming, idx = self._index.search(np.packbits(emb > 0, axis=1), n_rows)
+                if self.rescore:
+                    sims = np.einsum("qkd,qd->qk", self._vectors[np.maximum(idx, 0)], emb)
+                    order = np.argsort(-sims, axis=1, kind="stable")
+                    idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
+                else:
+                    sims = np.cos(np.pi * hamming.astype(np.float32) / self._vectors.shape[1])
             else:
                 sims, idx = self._index.search(emb, n_rows)
         results = []

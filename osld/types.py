@@ -81,6 +81,13 @@ class Detections:
             metadata=dict(self.metadata),
         )
 
+    def scaled(self, factor: float, width: float | None = None, height: float | None = None) -> Detections:
+        """A copy with boxes multiplied by ``factor`` (and clipped to ``width`` x ``height`` when given)."""
+        xyxy = self.xyxy * np.float32(factor)
+        if width is not None and height is not None:
+            xyxy = np.clip(xyxy, 0, np.array([width, height, width, height], np.float32))
+        return Detections(xyxy, self.score, self.brand, self.sim, self.emb, self.alternatives, dict(self.metadata))
+
     @property
     def is_known(self) -> np.ndarray:
         """Bool (n,): the box was matched to a registered brand."""

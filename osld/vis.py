@@ -46,7 +46,7 @@ def save_annotated(image: np.ndarray, detections: Detections, out_dir: str | Pat
     ``scale`` maps the boxes onto ``image`` when it was decoded at reduced size (``LoadedImage.scale``).
     """
     if scale != 1.0:
-        detections = Detections(detections.xyxy * scale, detections.score, detections.brand, detections.sim)
+        detections = detections.scaled(scale)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{Path(name).stem}.jpg"

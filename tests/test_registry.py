@@ -127,3 +127,12 @@ def test_registry_add_refuses_non_images(tmp_path, shipped_embedder):
     with pytest.raises(ImageReadError):
         Registry(tmp_path / "reg", shipped_embedder).add("acme", [bad])
     assert not list((tmp_path / "reg").glob("*/*.png"))
+
+
+def test_pipeline_refuses_a_registry_indexed_by_another_embedder(tmp_path, counting, shipped_embedder):
+    from osld.errors import RegistryMismatchError
+    from osld.pipeline import Pipeline
+
+    counting.fingerprint = "another-model"
+    with pytest.raises(RegistryMismatchError, match="embedder"):
+        Pipeline(detector=None, embedder=shipped_embedder, registry=Registry(tmp_path / "reg", counting))

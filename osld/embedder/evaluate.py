@@ -134,7 +134,7 @@ def evaluate_embedder(embedder: Embedder, data: EmbedderEvalData, cache_dir: Pat
         "val_brands_augmented": recall_at(registry, val_emb, val_truth),
     }
     if binary:
-        bin_registry = Registry(folder, embedder, binary=True)
+        bin_registry = Registry(folder, embedder, binary=True, rescore=False)  # Hamming ranking alone
         bin_registry.sync()
         result["binary"] = {
             "vehicle_real_crops": recall_at(bin_registry, vehicle_emb, vehicle_truth),

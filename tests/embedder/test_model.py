@@ -91,7 +91,12 @@ def test_binarized_search_returns_the_same_top1_as_float(tmp_path, shipped_embed
         Registry(root).add(f"brand{i}", [logo_png(100 + i)], sync=False)
     queries = [flatten_alpha(load_rgba(p), "white") for p in sorted(root.glob("*/*.png"))]
     emb = shipped_embedder.embed(queries)
-    top_float = [m[0].brand for m in Registry(root, shipped_embedder).search(emb, k=1)]
-    top_binary = [m[0].brand for m in Registry(root, shipped_embedder, binary=True).search(emb, k=1)]
+    float_matches = Registry(root, shipped_embedder).search(emb, k=1)
+    top_float = [m[0].brand for m in float_matches]
     assert top_float == [f"brand{i}" for i in range(6)]
-    assert top_binary == top_float
+    for rescore in (True, False):
+        binary_matches = Registry(root, shipped_embedder, binary=True, rescore=rescore).search(emb, k=1)
+        assert [m[0].brand for m in binary_matches] == top_float
+        # either way the similarity is on the cosine scale that MatchConfig.min_sim uses
+        for f, b in zip(float_matches, binary_matches, strict=True):
+            assert b[0].sim == pytest.approx(f[0].sim, abs=1e-4 if rescore else 0.05)
