@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osld._io import atomic_write_bytes
 from osld._onnx import file_sha256
 from osld.data.images import load_rgba
 from osld.embedder import Embedder
@@ -72,15 +73,6 @@ class Match:
     brand: str
     sim: float
     path: str  # registry-relative path of the closest canonical image of that brand
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -399,14 +391,14 @@ class Registry:
 
         buf = io.BytesIO()
         np.save(buf, vectors.astype(np.float32), allow_pickle=False)
-        _atomic_write_bytes(self.index_dir / "vectors.npy", buf.getvalue())
+        atomic_write_bytes(self.index_dir / "vectors.npy", buf.getvalue())
         index = faiss.IndexFlatIP(vectors.shape[1])
         index.add(np.ascontiguousarray(vectors, np.float32))
-        _atomic_write_bytes(self.index_dir / "index.faiss", faiss.serialize_index(index).tobytes())
+        atomic_write_bytes(self.index_dir / "index.faiss", faiss.serialize_index(index).tobytes())
         manifest = {"format": FORMAT_VERSION, "embedder": embedder.fingerprint, "dim": int(vectors.shape[1]),
                     "variants": variants, "rows": int(len(vectors)), "sha256": _sha256_array(vectors),
                     "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "entries": entries}
-        _atomic_write_bytes(self.index_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+        atomic_write_bytes(self.index_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
 
     def _load(self, entries: list[dict], vectors: np.ndarray) -> None:
         import faiss

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from osld._io import atomic_write_bytes
+from osld.errors import OsldError
 from osld.types import UNKNOWN, Detections
 
 
@@ -50,7 +51,7 @@ def save_annotated(image: np.ndarray, detections: Detections, out_dir: str | Pat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{Path(name).stem}.jpg"
-    tmp = out_dir / f".{target.name}.tmp.jpg"
-    cv2.imwrite(str(tmp), cv2.cvtColor(annotate(image, detections), cv2.COLOR_RGB2BGR))
-    os.replace(tmp, target)
-    return target
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(annotate(image, detections), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OsldError(f"{target}: could not encode the annotated image")
+    return atomic_write_bytes(target, jpg.tobytes())

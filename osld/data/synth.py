@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from osld._io import atomic_write_text
 from osld.data.augment import composite, crop_to_alpha, photometric, random_warp, recolor, surface_shade
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
@@ -135,9 +136,7 @@ def write_yolo_label(path: Path, boxes: np.ndarray, width: int, height: int) -> 
     for x1, y1, x2, y2 in boxes:
         cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
         lines.append(f"0 {cx:.6f} {cy:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + ("\n" if lines else ""))
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
 def synthesize(out: str | Path, catalogue: Sequence[CanonicalLogo], background_dirs: Sequence[str | Path],

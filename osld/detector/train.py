@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from osld._io import atomic_write_bytes
 from osld._offline import offline_ultralytics
 from osld.data.yolo import read_data_yaml, yologo_split
 
@@ -90,8 +91,4 @@ def export_onnx(checkpoint: str | Path, out: str | Path, imgsz: int = 320) -> Pa
 
         model = YOLO(str(checkpoint))
         exported = Path(model.export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, opset=17))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".onnx.tmp")
-    tmp.write_bytes(exported.read_bytes())
-    os.replace(tmp, out)
-    return out
+    return atomic_write_bytes(out, exported.read_bytes())

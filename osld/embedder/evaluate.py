@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osld._io import atomic_write_text
 from osld.data.images import iter_image_files, load_image
 from osld.data.logos import normalize_brand, read_catalogue
 from osld.embedder import Embedder
@@ -157,7 +158,4 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def save_json(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2))
