@@ -42,7 +42,7 @@ class MatchConfig:
         min_crop_px: boxes smaller than this (either side, in original pixels) are kept but not embedded.
     """
 
-    min_sim: float = 0.55
+    min_sim: float = 0.45
     top_k: int = 5
     crop_margin: float = 0.1
     min_crop_px: int = 4
