@@ -330,14 +330,14 @@ def evaluate_detector_cmd(
     path = detector or default_weights_dir() / "detector.onnx"
     results = {}
     try:
-        det = load_detector(path, conf=conf)
-        low = load_detector(path, conf=0.01)
+        det = load_detector(path, conf=0.01)  # one low-threshold run serves AP and the thresholded metrics
+        threshold = conf if conf is not None else det.default_conf
         for d in data:
             if d.suffix == ".txt":
                 images = [Path(line.strip()) for line in d.read_text().splitlines() if line.strip()]
             else:
                 images = read_data_yaml(d, split)[0]
-            results[str(d)] = evaluate_detector(det, images, low_conf_detector=low)
+            results[str(d)] = evaluate_detector(det, images, conf=threshold)
     except OsldError as e:
         _fail(e)
     typer.echo("| set | images | boxes | recall@0.5 | AP50 | AP50-95 | proposals/img |")
@@ -345,7 +345,7 @@ def evaluate_detector_cmd(
     for name, r in results.items():
         typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {r['ap50']:.3f} | "
                    f"{r['ap50_95']:.3f} | {r['proposals_per_image']:.2f} |")
-    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={det.conf})")
+    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold})")
     if json_out:
         save_json({"detector": str(path), "results": results}, json_out)
 

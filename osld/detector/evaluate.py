@@ -12,17 +12,18 @@ from osld.detector import Detector
 from osld.eval.metrics import average_precision, match_detections, pr_curve
 
 
-def evaluate_detector(detector: Detector, images: list[Path], batch_size: int = 8, progress: bool = True,
-                      low_conf_detector: Detector | None = None) -> dict:
+def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch_size: int = 8,
+                      progress: bool = True) -> dict:
     """Class-agnostic metrics of ``detector`` on YOLO-labelled ``images`` (labels beside them in ``labels/``).
 
-    ``recall@0.5`` and ``proposals_per_image`` are at the detector's own confidence threshold; AP50 and AP50-95
-    (VOC all-point AP, averaged over IoU 0.50:0.05:0.95) rank the detections of ``low_conf_detector`` (the same
-    model with a low threshold) when given, so the PR curve reaches high recall.
+    ``detector`` should run at a low confidence threshold: AP50 and AP50-95 (VOC all-point AP, averaged over IoU
+    0.50:0.05:0.95) rank all its detections, so the PR curve reaches high recall; ``recall@0.5`` and
+    ``proposals_per_image`` keep only detections scoring >= ``conf``. Greedy NMS only lets a box be suppressed
+    by a higher-scoring one, so that subset is exactly what the detector returns when run at ``conf``.
     """
     from tqdm import tqdm
 
-    gts, preds, preds_low = [], [], []
+    gts, preds_low = [], []
     for start in tqdm(range(0, len(images), batch_size), desc="evaluate detector", disable=not progress):
         chunk = images[start: start + batch_size]
         pixels = []
@@ -31,8 +32,8 @@ def evaluate_detector(detector: Detector, images: list[Path], batch_size: int = 
             pixels.append(img.pixels)
             _, boxes = read_yolo_labels(label_path_for(p))
             gts.append(cxcywh_to_xyxy(boxes, img.pixels.shape[1], img.pixels.shape[0]))
-        preds.extend(detector.detect(pixels))
-        preds_low.extend((low_conf_detector or detector).detect(pixels))
+        preds_low.extend(detector.detect(pixels))
+    preds = [p[p.score >= conf] for p in preds_low]
     n_gt = sum(len(g) for g in gts)
     found = sum(int(match_detections(p.xyxy, p.score, g, 0.5).sum())
                 for p, g in zip(preds, gts, strict=True))
@@ -52,5 +53,5 @@ def evaluate_detector(detector: Detector, images: list[Path], batch_size: int = 
         "ap50": aps[0],
         "ap50_95": float(np.mean(aps)),
         "proposals_per_image": float(np.mean([len(p) for p in preds])) if preds else 0.0,
-        "conf": getattr(detector, "conf", None),
+        "conf": conf,
     }

@@ -90,7 +90,8 @@ class OnnxDetector:
         fixed = shape[2] if isinstance(shape[2], int) else None
         self.imgsz = int(imgsz or fixed or meta.get("imgsz", 320))
         self.input_name = inp.name
-        self.conf = float(conf if conf is not None else meta.get("conf", 0.25))
+        self.default_conf = float(meta.get("conf", 0.25))  # the shipped operating point, whatever `conf` is
+        self.conf = float(conf if conf is not None else self.default_conf)
         self.iou = float(iou if iou is not None else meta.get("iou", 0.5))
         self.max_det = max_det
         self.batch_size = batch_size
