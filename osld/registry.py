@@ -139,7 +139,6 @@ class Registry:
         self.refresh_seconds = refresh_seconds
         self._checked_at = -float("inf")
         self._vectors: np.ndarray | None = None
-        self._entries: list[dict] = []
         self._row_paths: list[str] = []
         self._row_brands: np.ndarray = np.zeros(0, object)
         self._index = None
@@ -403,7 +402,6 @@ class Registry:
     def _load(self, entries: list[dict], vectors: np.ndarray) -> None:
         import faiss
 
-        self._entries = entries
         self._vectors = np.ascontiguousarray(vectors, np.float32)
         self._row_paths = [e["path"] for e in entries for _ in range(e["rows"])]
         self._row_brands = np.array([p.split("/", 1)[0] for p in self._row_paths], dtype=object)
