@@ -61,7 +61,8 @@ def synth(
     brands: BrandSet = typer.Option(BrandSet.train, help="train: all brands minus the held-out list; "
                                     "heldout: only held-out brands (open-set validation)."),
     logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
-    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds" / "bsds500"], help="Background photo folders."),
+    backgrounds: list[Path] = typer.Option(
+        [SHARED / "backgrounds"], help="Background photo folders (searched recursively; default: every source)."),
     heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
 ) -> None:
     """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
@@ -81,25 +82,29 @@ def synth(
 
 @train_app.command("detector")
 def train_detector_cmd(
-    data: Path = typer.Option(..., exists=True, dir_okay=False, help="Synthetic data.yaml from `osld synth`."),
+    data: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="Synthetic data.yaml from `osld synth` "
+                                    "(repeatable)."),
     out: Path = typer.Option(..., help="Run folder (checkpoints, logs, plots)."),
-    real_dir: Path | None = typer.Option(None, help="Real YOLO folder (images/, labels/) split 80/20 by file "
-                                         "name into train and a held-out val part."),
+    real_dir: list[Path] = typer.Option([], help="Real YOLO folder (images/, labels/) split 80/20 by file name into "
+                                        "train and a never-trained-on val part (repeatable)."),
+    init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/detector.pt)."),
     max_minutes: float = typer.Option(60.0, help="Stop training after this many minutes."),
     epochs: int = typer.Option(30, help="Epoch cap (the time budget usually ends training first)."),
     imgsz: int = typer.Option(320, help="Training input size."),
-    batch: int = typer.Option(16),
+    batch: int = typer.Option(16, help="Batch size."),
     workers: int = typer.Option(2, help="Dataloader worker processes."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train/weights/last.pt."),
+    threads: int = typer.Option(0, help="torch threads (0: all cores; 1 when another training runs)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/detector_last.pt."),
     export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
 ) -> None:
     """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
     from osld.detector.train import DetectorTrainConfig, export_onnx, train_detector
 
-    cfg = DetectorTrainConfig(data=str(data), out=str(out), real_dir=str(real_dir) if real_dir else None,
-                              max_minutes=max_minutes, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers)
+    cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
+                              real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
+                              imgsz=imgsz, batch=batch, workers=workers, threads=threads)
     try:
-        best = train_detector(cfg, resume=resume)
+        best = train_detector(cfg, init=init, resume=resume)
         if export:
             typer.echo(f"exported {export_onnx(best, export, imgsz=imgsz)}")
     except OsldError as e:
@@ -112,12 +117,14 @@ def train_embedder_cmd(
     out: Path = typer.Option(..., help="Run folder (last.pt checkpoint, train_log.jsonl, split.json)."),
     logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
     heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
-    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds" / "bsds500", SHARED / "real" / "yologo" / "images"],
-                                           help="Photo folders for background patches."),
+    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds", SHARED / "real" / "yologo" / "images"],
+                                           help="Photo folders for background patches (searched recursively)."),
     real_instances: Path | None = typer.Option(SHARED / "real" / "yologo", help="YOLO folder whose boxes (train "
                                                "split) become instance-level classes."),
-    real_brands: Path | None = typer.Option(SHARED / "real" / "logodet3k_clothes",
-                                            help="Folder with labels_brand/ for real brand-level classes."),
+    real_brands: list[Path] = typer.Option(
+        [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
+        help="Folders with labels_brand/: their train split's crops join their brand's class (repeatable)."),
+    init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/embedder.pt)."),
     max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
     size: int = typer.Option(112, help="Input size (square)."),
@@ -132,11 +139,11 @@ def train_embedder_cmd(
     cfg = EmbedderTrainConfig(
         out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
         real_instances=str(real_instances) if real_instances else None,
-        real_brands=str(real_brands) if real_brands else None, max_minutes=max_minutes, dim=dim, size=size,
+        real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
         workers=workers, threads=threads,
     )
     try:
-        ckpt = train_embedder(cfg, resume=resume)
+        ckpt = train_embedder(cfg, resume=resume, init=init)
         if export:
             model, saved_cfg, _ = load_trained(ckpt)
             typer.echo(f"exported {export_onnx(model, export, saved_cfg['size'])}")

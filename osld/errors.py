@@ -27,6 +27,10 @@ class ModelLoadError(OsldError):
     """A weights file is missing or does not have the expected inputs/outputs."""
 
 
+class CheckpointError(ModelLoadError):
+    """A training checkpoint is missing, corrupt or not one of osld's (never unpickled as code)."""
+
+
 class MissingDependencyError(OsldError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 

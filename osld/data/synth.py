@@ -15,6 +15,7 @@ from osld._io import atomic_write_text
 from osld.data.augment import composite, crop_to_alpha, photometric, random_warp, recolor, surface_shade
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
+from osld.data.surfaces import print_on_surface
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,13 @@ class SynthConfig:
     image_size: tuple[int, int] = (320, 640)  # longest side drawn uniformly from this range
     max_logos: int = 5
     empty_fraction: float = 0.08
-    min_rel_size: float = 0.02  # logo's longest side relative to the image's longest side
-    max_rel_size: float = 0.40
+    min_rel_size: float = 0.015  # logo's longest side relative to the image's longest side (log-uniform)
+    max_rel_size: float = 0.60
+    closeup_p: float = 0.12  # a scene that is one logo filling most of the frame (product shot, sign)
+    closeup_rel_size: tuple[float, float] = (0.5, 0.95)
+    border_cut_p: float = 0.15  # chance a logo may run up to 35% past the image border
+    surface_p: float = 0.45  # printed on fabric, a can, a sign or chrome (osld.data.surfaces)
+    low_contrast_p: float = 0.08  # a one-colour print close to the colour of what it is printed on
     min_visible: float = 0.5  # drop a label whose visible alpha fell below this fraction (occlusion)
     min_box_px: int = 4
     occlusion_p: float = 0.15  # chance a logo gets an opaque bar over part of it
@@ -93,19 +99,32 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
     masks: list[np.ndarray] = []
     full_areas: list[float] = []
     placed: list[tuple[int, int, int, int]] = []
+    closeup = len(logos) > 0 and rng.random() < cfg.closeup_p
+    if closeup:
+        logos = logos[:1]
     for rgba in logos:
         rgba = recolor(rgba, rng)
         rgba = crop_to_alpha(random_warp(rgba, rng))
-        rel = float(np.exp(rng.uniform(np.log(cfg.min_rel_size), np.log(cfg.max_rel_size))))
-        scale = rel * max(h, w) / max(rgba.shape[:2])
-        nw, nh = max(2, int(round(rgba.shape[1] * scale))), max(2, int(round(rgba.shape[0] * scale)))
-        if nw >= w or nh >= h:
-            continue
+        rgba = print_on_surface(rgba, rng, cfg.surface_p)
+        low, high = cfg.closeup_rel_size if closeup else (cfg.min_rel_size, cfg.max_rel_size)
+        rel = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        rh, rw = rgba.shape[:2]
+        scale = min(rel * max(h, w) / max(rh, rw), 0.98 * w / rw, 0.98 * h / rh)
+        nw, nh = max(2, int(round(rw * scale))), max(2, int(round(rh * scale)))
         rgba = cv2.resize(rgba, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        cut = 0.35 if rng.random() < cfg.border_cut_p else 0.0
+        lo_x, hi_x = -int(cut * nw), w - nw + int(cut * nw)
+        lo_y, hi_y = -int(cut * nh), h - nh + int(cut * nh)
         for _ in range(10):  # avoid heavy overlap with logos already placed
-            x, y = int(rng.integers(0, w - nw + 1)), int(rng.integers(0, h - nh + 1))
+            x, y = int(rng.integers(lo_x, hi_x + 1)), int(rng.integers(lo_y, hi_y + 1))
             if all(x + nw < px1 or px2 < x or y + nh < py1 or py2 < y for px1, py1, px2, py2 in placed):
                 break
+        if rng.random() < cfg.low_contrast_p:
+            region = image[max(y, 0): max(y + nh, 1), max(x, 0): max(x + nw, 1)].reshape(-1, 3)
+            base = region.mean(axis=0) if len(region) else np.full(3, 128.0)
+            delta = rng.uniform(20, 50) * (1 if base.mean() < 128 else -1)
+            rgba = rgba.copy()
+            rgba[..., :3] = np.clip(base + delta, 0, 255).astype(np.uint8)
         mask = composite(image, rgba, x, y, shade)
         for m in masks:  # the new logo hides what is below it
             m *= 1.0 - mask

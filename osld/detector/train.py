@@ -11,15 +11,16 @@ from pathlib import Path
 from osld._io import atomic_write_bytes
 from osld._offline import offline_ultralytics
 from osld.data.yolo import read_data_yaml, yologo_split
+from osld.errors import CheckpointError
 
 MODEL_YAML = Path(__file__).with_name("mobilenet_v2_yolo.yaml")
 
 
 @dataclass(frozen=True)
 class DetectorTrainConfig:
-    data: str
+    data: tuple[str, ...]  # synthetic data.yaml files (their train split)
     out: str
-    real_dir: str | None = None  # yologo-style folder split into train / held-out val
+    real_dirs: tuple[str, ...] = ()  # YOLO folders, each split into train / never-trained-on val by file name
     real_val_fraction: float = 0.2
     model: str = str(MODEL_YAML)
     imgsz: int = 320
@@ -28,23 +29,21 @@ class DetectorTrainConfig:
     max_minutes: float = 60.0
     workers: int = 2
     seed: int = 0
-    freeze_backbone: bool = False
+    threads: int = 0  # torch threads (0: all cores)
 
 
 def _write_lists(cfg: DetectorTrainConfig) -> Path:
     """A data.yaml combining the synthetic train split with the real train split; val = real held-out part."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    synth_train, _ = read_data_yaml(cfg.data, "train")
-    train = [str(p.resolve()) for p in synth_train]
+    train = [str(p.resolve()) for d in cfg.data for p in read_data_yaml(d, "train")[0]]
     val: list[str] = []
-    if cfg.real_dir:
-        real_train, real_val = yologo_split(cfg.real_dir, cfg.real_val_fraction)
+    for real_dir in cfg.real_dirs:
+        real_train, real_val = yologo_split(real_dir, cfg.real_val_fraction)
         train += [str(p.resolve()) for p in real_train]
-        val = [str(p.resolve()) for p in real_val]
-    else:
-        synth_val, _ = read_data_yaml(cfg.data, "val")
-        val = [str(p.resolve()) for p in synth_val]
+        val += [str(p.resolve()) for p in real_val]
+    if not val:
+        val = [str(p.resolve()) for d in cfg.data for p in read_data_yaml(d, "val")[0]]
     (out / "train.txt").write_text("\n".join(train) + "\n")
     (out / "val.txt").write_text("\n".join(val) + "\n")
     yaml_path = out / "data.yaml"
@@ -52,43 +51,136 @@ def _write_lists(cfg: DetectorTrainConfig) -> Path:
     return yaml_path
 
 
-def train_detector(cfg: DetectorTrainConfig, resume: bool = False) -> Path:
-    """Train (or resume) and return the best ``.pt`` checkpoint. Stops after ``max_minutes``."""
+def _build_yolo(model_yaml: str | Path, run_dir: Path, state: dict | None = None):
+    """An ultralytics ``YOLO`` built from our yaml (copied into the run so exports land there), with weights."""
+    from ultralytics import YOLO
+
+    local_yaml = run_dir / Path(model_yaml).name
+    if not local_yaml.exists():
+        local_yaml.write_text(Path(model_yaml).read_text())
+    yolo = YOLO(str(local_yaml), task="detect")
+    if state is not None:
+        missing, unexpected = yolo.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"detector checkpoint does not fit {Path(model_yaml).name}: "
+                                  f"{len(missing)} missing, {len(unexpected)} unexpected tensors")
+    return yolo
+
+
+def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started: float):
+    """An ultralytics callback writing ``detector_last.pt`` (and ``detector_best.pt``) after each epoch.
+
+    Only plain tensors and numbers go in (EMA weights in fp16, no optimizer), so the file loads with
+    ``torch.load(weights_only=True)`` and never unpickles code.
+    """
+
+    epochs_done: list[int] = []
+
+    def on_fit_epoch_end(trainer) -> None:
+        epochs_done.append(trainer.epoch)
+        model = trainer.ema.ema if trainer.ema else trainer.model
+        fitness = float(trainer.fitness or 0.0)
+        ckpt = {
+            "state_dict": {k: v.detach().half().clone() for k, v in model.state_dict().items()},
+            "model_yaml": Path(cfg.model).name,
+            "imgsz": cfg.imgsz,
+            "epochs_total": float(previous.get("epochs_total", 0.0)) + len(epochs_done),
+            "minutes_total": float(previous.get("minutes_total", 0.0)) + (time.time() - started) / 60,
+            "fitness": fitness,
+            "metrics": json.dumps({k: float(v) for k, v in (trainer.metrics or {}).items()}),
+        }
+        save_checkpoint(ckpt, out / "detector_last.pt")
+        best = out / "detector_best.pt"
+        if not best.exists() or fitness >= load_checkpoint(best).get("fitness", -1.0):
+            save_checkpoint(ckpt, best)
+
+    return on_fit_epoch_end
+
+
+def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, resume: bool = False) -> Path:
+    """Train and return the best compact checkpoint (``OUT/detector_best.pt``). Stops after ``max_minutes``.
+
+    ``init``: a compact checkpoint (e.g. the shipped ``weights/detector.pt``) to continue from: its weights, a
+    short warm-up, then the schedule. ``resume``: the same from ``OUT/detector_last.pt`` (weights only; the
+    optimizer restarts), so a stopped run continues without unpickling ultralytics' own checkpoints.
+    """
     out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if not (out / "detector_last.pt").exists():
+            raise CheckpointError(f"--resume: {out / 'detector_last.pt'} does not exist (no epoch finished yet)")
+        init = out / "detector_last.pt"
+    previous = load_checkpoint(init) if init else {}
     with offline_ultralytics(out):
         import torch
-        from ultralytics import YOLO
 
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
-        last = out / "train" / "weights" / "last.pt"
+        torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
         started = time.time()
-        if resume and last.exists():
-            model = YOLO(str(last))
-            model.train(resume=True, time=cfg.max_minutes / 60.0)
-        else:
-            data_yaml = _write_lists(cfg)
-            (out / "osld_train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-            model = YOLO(cfg.model, task="detect")
-            model.train(
-                data=str(data_yaml), epochs=cfg.epochs, time=cfg.max_minutes / 60.0, imgsz=cfg.imgsz,
-                batch=cfg.batch, device="cpu", workers=cfg.workers, project=str(out.resolve()), name="train",
-                exist_ok=True, seed=cfg.seed, amp=False, plots=True, save_period=1, patience=100,
-                freeze=[0] if cfg.freeze_backbone else None, cache=False, verbose=False,
-                close_mosaic=max(1, cfg.epochs // 5), mosaic=0.5, scale=0.5, degrees=5.0, fliplr=0.0,
-            )
+        data_yaml = _write_lists(cfg)
+        (out / "osld_train_config.json").write_text(json.dumps({**asdict(cfg), "init": str(init or "")}, indent=2))
+        model = _build_yolo(cfg.model, out, previous.get("state_dict"))
+        if previous:
+            # ultralytics rebuilds the model from its yaml unless it believes it holds a checkpoint; this makes it
+            # take the weights just loaded (Model.train -> trainer.get_model(weights=self.model)).
+            model.ckpt = {"osld_init": str(init)}
+        model.add_callback("on_fit_epoch_end", _compact_saver(out, cfg, previous, started))
+        model.train(
+            data=str(data_yaml), epochs=cfg.epochs, time=cfg.max_minutes / 60.0, imgsz=cfg.imgsz,
+            batch=cfg.batch, device="cpu", workers=cfg.workers, project=str(out.resolve()), name="train",
+            exist_ok=True, seed=cfg.seed, amp=False, plots=True, patience=100,
+            warmup_epochs=0.3 if previous else 3.0, cache=False, verbose=False,
+            close_mosaic=1, mosaic=0.5, scale=0.5, degrees=5.0, fliplr=0.0,
+        )
         minutes = (time.time() - started) / 60
         with open(out / "osld_train_log.jsonl", "a") as f:
-            f.write(json.dumps({"resume": resume, "minutes": round(minutes, 1)}) + "\n")
-    best = out / "train" / "weights" / "best.pt"
-    return best if best.exists() else last
+            f.write(json.dumps({"init": str(init or ""), "minutes": round(minutes, 1)}) + "\n")
+    best = out / "detector_best.pt"
+    return best if best.exists() else out / "detector_last.pt"
+
+
+def save_checkpoint(ckpt: dict, path: Path) -> Path:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A compact detector checkpoint, loaded with ``weights_only=True`` (no code runs); one-line errors."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a loadable osld detector checkpoint ({first[:160]})") from e
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path}: not an osld detector checkpoint (no state_dict)")
+    return ckpt
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, imgsz: int = 320) -> Path:
-    """Export a trained checkpoint to ONNX with a dynamic batch axis; returns the ONNX path."""
-    out = Path(out)
-    with offline_ultralytics(Path(checkpoint).parent.parent):
-        from ultralytics import YOLO
+    """Export a compact checkpoint to ONNX with a dynamic batch axis; returns the ONNX path."""
+    import tempfile
 
-        model = YOLO(str(checkpoint))
-        exported = Path(model.export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, opset=17))
-    return atomic_write_bytes(out, exported.read_bytes())
+    out = Path(out)
+    ckpt = load_checkpoint(checkpoint)
+    cwd = Path.cwd()
+    with tempfile.TemporaryDirectory() as tmp, offline_ultralytics(tmp):
+        model = _build_yolo(MODEL_YAML.with_name(ckpt.get("model_yaml", MODEL_YAML.name)), Path(tmp),
+                            ckpt["state_dict"])
+        os.chdir(tmp)  # the exporter writes next to a name relative to the working directory
+        try:
+            exported = Path(model.export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, opset=17))
+            data = exported.resolve().read_bytes()
+        finally:
+            os.chdir(cwd)
+    return atomic_write_bytes(out, data)

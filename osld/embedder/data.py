@@ -18,7 +18,8 @@ import numpy as np
 from osld.data.augment import crop_to_alpha, photometric, random_warp, recolor
 from osld.data.images import load_image, load_rgba
 from osld.data.logos import CanonicalLogo, by_brand
-from osld.data.yolo import cxcywh_to_xyxy, label_path_for, list_images, read_yolo_labels
+from osld.data.surfaces import print_on_surface
+from osld.data.yolo import cxcywh_to_xyxy, label_path_for, list_images, read_yolo_labels, split_by_hash
 from osld.embedder.preprocess import to_input
 
 
@@ -57,10 +58,18 @@ def yolo_crop_classes(images: Sequence[Path], min_side: int = 20) -> list[list[S
     return classes
 
 
-def brand_crop_classes(root: Path, min_side: int = 16) -> tuple[list[str], list[list[Source]]]:
-    """LogoDet-3K-style ``labels_brand/*.txt`` (brand cx cy w h): one class per brand over all its crops."""
+def brand_crop_classes(root: Path, min_side: int = 16, split: str = "all", val_fraction: float = 0.2
+                       ) -> tuple[list[str], list[list[Source]]]:
+    """LogoDet-3K-style ``labels_brand/*.txt`` (brand cx cy w h): one class per brand over all its crops.
+
+    ``split``: ``train`` or ``val`` keeps that side of the fixed by-file-name split (``split_by_hash``) that every
+    osld model uses for real sets, so validation photos are never trained on; ``all`` keeps every image.
+    """
     by: dict[str, list[Source]] = {}
-    for img_path in list_images(root / "images"):
+    images = list_images(root / "images")
+    if split != "all":
+        images = dict(zip(("train", "val"), split_by_hash(images, val_fraction), strict=True))[split]
+    for img_path in images:
         lab = root / "labels_brand" / (img_path.stem + ".txt")
         if not lab.exists():
             continue
@@ -122,6 +131,8 @@ class SampleRenderer:
     def render_canonical(self, path: Path, rng: np.random.Generator) -> np.ndarray:
         rgba = recolor(self._rgba(path), rng)
         rgba = crop_to_alpha(random_warp(rgba, rng, max_rotate=20, max_perspective=0.1))
+        rgba = print_on_surface(rgba, rng, p=0.5,
+                                weights={"cylinder": 0.3, "fabric": 0.3, "chrome": 0.2, "sign": 0.2})
         h, w = rgba.shape[:2]
         # loose margins, as a detector box: 0-30% of the logo size on each side, independently
         ml, mr, mt, mb = (rng.uniform(0.0, 0.3, 4) * np.array([w, w, h, h])).astype(int)
@@ -186,6 +197,11 @@ class ClassDataset:
         class_id, seed = key
         rng = np.random.default_rng(seed)
         sources = self.classes[class_id]
+        crops = [s for s in sources if s.box is not None]
+        if crops and len(crops) < len(sources) and rng.random() < 0.5:  # a brand with both: half real photos
+            sources = crops
+        elif crops and len(crops) < len(sources):
+            sources = [s for s in sources if s.box is None]
         source = sources[int(rng.integers(len(sources)))]
         return self.renderer(source, rng), class_id
 
@@ -197,18 +213,44 @@ class BalancedBatchSampler:
     """
 
     def __init__(self, n_canonical: int, n_real: int, classes_per_batch: int = 32, samples_per_class: int = 2,
-                 real_fraction: float = 0.25, seed: int = 0, start_step: int = 0):
+                 real_fraction: float = 0.25, seed: int = 0, start_step: int = 0, hard_fraction: float = 0.5):
         self.n_canonical, self.n_real = n_canonical, n_real
         self.p, self.k = classes_per_batch, samples_per_class
         self.real_fraction = real_fraction if n_real else 0.0
         self.seed = seed
         self.step = start_step
+        self.hard_fraction = hard_fraction
+        # (n_canonical, m) nearest other canonical classes by proxy similarity, refreshed by the training loop;
+        # the sampler runs in the main process, so the loop's updates reach the next batches.
+        self.neighbours: np.ndarray | None = None
+
+    def _canonical_ids(self, rng: np.random.Generator, n: int) -> list[int]:
+        """``n`` distinct canonical classes; ``hard_fraction`` of them are neighbours of the others."""
+        if self.neighbours is None or self.hard_fraction <= 0:
+            return [int(c) for c in rng.choice(self.n_canonical, n, replace=False)]
+        n_anchor = max(1, int(round(n * (1 - self.hard_fraction))))
+        ids = [int(c) for c in rng.choice(self.n_canonical, n_anchor, replace=False)]
+        chosen = set(ids)
+        for anchor in ids[:]:
+            if len(ids) >= n:
+                break
+            for c in rng.permutation(self.neighbours[anchor]):
+                if int(c) not in chosen:
+                    ids.append(int(c))
+                    chosen.add(int(c))
+                    break
+        while len(ids) < n:
+            c = int(rng.integers(self.n_canonical))
+            if c not in chosen:
+                ids.append(c)
+                chosen.add(c)
+        return ids
 
     def __iter__(self):
         while True:
             rng = np.random.default_rng([self.seed, self.step])
             n_real = int(round(self.p * self.real_fraction))
-            ids = list(rng.choice(self.n_canonical, self.p - n_real, replace=False))
+            ids = self._canonical_ids(rng, self.p - n_real)
             if n_real:
                 ids += list(self.n_canonical + rng.choice(self.n_real, n_real, replace=False))
             seeds = rng.integers(0, 2**62, len(ids) * self.k)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from osld.data.images import iter_image_files
-from osld.data.logos import by_brand, read_catalogue, read_heldout
+from osld.data.logos import by_brand, normalize_brand, read_catalogue, read_heldout
+from osld.errors import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class EmbedderTrainConfig:
     heldout: str
     backgrounds: tuple[str, ...] = ()
     real_instances: str | None = None  # yologo-style folder: each box in its train split is its own class
-    real_brands: str | None = None  # LogoDet-3K-style folder with labels_brand/
+    real_brands: tuple[str, ...] = ()  # folders with labels_brand/ (train split only; merged into canonical brands)
     val_fraction: float = 0.1
     dim: int = 256
     size: int = 112
@@ -36,6 +37,8 @@ class EmbedderTrainConfig:
     lr_proxies: float = 2e-2
     weight_decay: float = 1e-4
     frozen_blocks: int = 4
+    hard_fraction: float = 0.5  # share of a batch's canonical classes drawn as proxy neighbours of the others
+    hard_refresh_steps: int = 100
     max_minutes: float = 60.0
     checkpoint_minutes: float = 5.0
     workers: int = 1
@@ -43,33 +46,102 @@ class EmbedderTrainConfig:
     seed: int = 0
 
 
+def _real_brand_key(name: str) -> str:
+    """``louis_vuitton_1`` -> ``louisvuitton``: the shared manifest's brand key for a real set's brand label."""
+    import re
+
+    return normalize_brand(re.sub(r"_\d+$", "", name))
+
+
 def build_classes(cfg: EmbedderTrainConfig):
-    """(train canonical classes, real classes, train brands, val brands)."""
+    """(classes, class names, n_canonical, train brands, val brands).
+
+    Canonical brand classes come first (ids < n_canonical); real crops of a brand that has canonical images join
+    that brand's class (photo positives of it); the other real brands and yologo instances follow as classes of
+    their own. Held-out and validation brands never enter; real sets contribute their train split only.
+    """
     from osld.data.yolo import yologo_split
     from osld.embedder.data import brand_crop_classes, brand_split, canonical_classes, yolo_crop_classes
 
-    catalogue = read_catalogue(cfg.logos, exclude=read_heldout(cfg.heldout))
+    held = read_heldout(cfg.heldout)
+    catalogue = read_catalogue(cfg.logos, exclude=held)
     train_brands, val_brands = brand_split(list(by_brand(catalogue)), cfg.val_fraction)
-    canonical = canonical_classes(catalogue, train_brands)
-    real = []
+    classes = [list(c) for c in canonical_classes(catalogue, train_brands)]
+    names = [f"brand:{b}" for b in train_brands]
+    index = {b: i for i, b in enumerate(train_brands)}
+    extra: dict[str, list] = {}
+    for root in cfg.real_brands:
+        for brand, sources in zip(*brand_crop_classes(Path(root), split="train"), strict=True):
+            key = _real_brand_key(brand)
+            if key in held or key in val_brands or not key:
+                continue
+            if key in index:
+                classes[index[key]].extend(sources)
+            else:
+                extra.setdefault(key, []).extend(sources)
+    n_canonical = len(classes)
+    for key in sorted(extra):
+        classes.append(extra[key])
+        names.append(f"real:{key}")
     if cfg.real_instances:
         real_train, _ = yologo_split(cfg.real_instances)  # the val part stays unseen by every model
-        real += yolo_crop_classes(real_train)
-    if cfg.real_brands:
-        real += brand_crop_classes(Path(cfg.real_brands))[1]
-    return canonical, real, train_brands, val_brands
+        for i, c in enumerate(yolo_crop_classes(real_train)):
+            classes.append(c)
+            names.append(f"instance:{c[0].path.name}:{i}")
+    return classes, names, n_canonical, train_brands, val_brands
 
 
 def _save_atomic(obj, path: Path) -> None:
+    import io
+
     import torch
 
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from osld._io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
-def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train for ``cfg.max_minutes`` (resuming from ``out/last.pt`` if asked); returns the checkpoint path."""
+def load_checkpoint(path: str | Path) -> dict:
+    """A training or compact embedder checkpoint, loaded with ``weights_only=True``; one-line errors."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a loadable osld embedder checkpoint ({first[:160]})") from e
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{path}: not an osld embedder checkpoint (no model weights)")
+    return state
+
+
+def compact(state: dict) -> dict:
+    """What the next session needs to continue: fp16 weights and proxies with their class names, no optimizer."""
+    return {
+        "model": {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()},
+        "proxies": state["loss"]["proxies"].half(),
+        "class_names": state["class_names"],
+        "config": state["config"],
+        "steps_total": state["steps_total"],
+        "minutes_total": state["minutes_total"],
+    }
+
+
+def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: bool = True,
+                   init: str | Path | None = None) -> Path:
+    """Train for ``cfg.max_minutes``; returns the training checkpoint path (``OUT/last.pt``).
+
+    ``resume`` continues ``OUT/last.pt`` (with optimizer state); ``init`` starts from a compact checkpoint such
+    as the shipped ``weights/embedder.pt``: its weights, and its proxies for every class whose name it knows.
+    ``OUT/embedder.pt`` (compact) is written beside ``last.pt`` at every checkpoint.
+    """
     import torch
     from torch.utils.data import DataLoader
     from tqdm import tqdm
@@ -79,11 +151,14 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    last = out / "last.pt"
+    resume_state = load_checkpoint(last) if resume and last.exists() else None  # fail fast, before data loading
+    init_state = load_checkpoint(init) if init and resume_state is None else None
     torch.set_num_threads(cfg.threads or (os.cpu_count() or 1))
     torch.manual_seed(cfg.seed)
-    canonical, real, train_brands, val_brands = build_classes(cfg)
+    classes, class_names, n_canonical, train_brands, val_brands = build_classes(cfg)
     (out / "split.json").write_text(json.dumps({"train_brands": train_brands, "val_brands": val_brands}))
-    n_classes = len(canonical) + len(real)
+    n_classes = len(classes)
     model = EmbeddingNet(cfg.dim, pretrained=True, frozen_blocks=cfg.frozen_blocks)
     loss_fn = NormSoftmaxLoss(n_classes, cfg.dim, cfg.temperature)
     opt = torch.optim.AdamW(
@@ -95,19 +170,53 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         weight_decay=cfg.weight_decay,
     )
     base_lrs = [g["lr"] for g in opt.param_groups]
-    step, minutes_before = 0, 0.0
-    last = out / "last.pt"
-    if resume and last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=True)
+    step, steps_before, minutes_before = 0, 0, 0.0
+    unknown_ids: list[int] = []
+    if resume_state is not None:
+        state = resume_state
         model.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"])
         opt.load_state_dict(state["opt"])
         step, minutes_before = int(state["step"]), float(state["minutes"])
+        steps_before = int(state.get("steps_total", step)) - step
+    elif init_state is not None:
+        state = init_state
+        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+        known = {name: i for i, name in enumerate(state.get("class_names", []))}
+        with torch.no_grad():
+            for i, name in enumerate(class_names):
+                if name in known:
+                    loss_fn.proxies[i] = state["proxies"][known[name]].float()
+        unknown_ids = [i for i, name in enumerate(class_names) if name not in known]
+        steps_before = int(state.get("steps_total", 0))
+        minutes_init = float(state.get("minutes_total", 0.0))
+        print(f"init from {init}: {sum(n in known for n in class_names)}/{n_classes} proxies reused, "
+              f"{steps_before} steps and {minutes_init:.0f} min of earlier training")
+    minutes_prior = float(init_state.get("minutes_total", 0.0)) if init_state is not None else 0.0
     backgrounds = [p for d in cfg.backgrounds for p in iter_image_files([d])]
     renderer = SampleRenderer(backgrounds, size=cfg.size)
-    dataset = ClassDataset(list(canonical) + list(real), renderer)
-    sampler = BalancedBatchSampler(len(canonical), len(real), cfg.classes_per_batch, cfg.samples_per_class,
-                                   cfg.real_fraction, seed=cfg.seed, start_step=step)
+    dataset = ClassDataset(classes, renderer)
+    sampler = BalancedBatchSampler(n_canonical, n_classes - n_canonical, cfg.classes_per_batch,
+                                   cfg.samples_per_class, cfg.real_fraction, seed=cfg.seed, start_step=step,
+                                   hard_fraction=cfg.hard_fraction)
+
+    if unknown_ids:
+        # a class the checkpoint has no proxy for starts at the embedding of one rendering of it, not at random:
+        # random proxies would pull the trained projection around during the warm-up
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(unknown_ids), 64):
+                ids = unknown_ids[i: i + 64]
+                x = torch.from_numpy(np.stack([dataset[(c, cfg.seed + c)][0] for c in ids]))
+                loss_fn.proxies[ids] = model(x)
+        model.train()
+
+    def refresh_neighbours() -> None:
+        with torch.no_grad():
+            proxies = torch.nn.functional.normalize(loss_fn.proxies[:n_canonical].float(), dim=1)
+            sims = proxies @ proxies.T
+            sims.fill_diagonal_(-2.0)
+            sampler.neighbours = sims.topk(10, dim=1).indices.numpy()
 
     def collate(batch):
         x = torch.from_numpy(np.stack([b[0] for b in batch]))
@@ -115,7 +224,7 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         return x, y
 
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers, collate_fn=collate,
-                        persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
+                        persistent_workers=cfg.workers > 0, prefetch_factor=2 if cfg.workers else None)
     started = last_ckpt = time.time()
     budget_s = cfg.max_minutes * 60
     total_minutes = minutes_before + cfg.max_minutes
@@ -124,11 +233,17 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
     ema = None
 
     def save() -> None:
-        _save_atomic({"model": model.state_dict(), "loss": loss_fn.state_dict(), "opt": opt.state_dict(),
-                      "step": step, "minutes": minutes_before + (time.time() - started) / 60,
-                      "config": json.dumps(asdict(cfg)), "n_classes": n_classes}, last)
+        minutes = minutes_before + (time.time() - started) / 60
+        state = {"model": model.state_dict(), "loss": loss_fn.state_dict(), "opt": opt.state_dict(),
+                 "step": step, "minutes": minutes, "config": json.dumps(asdict(cfg)), "n_classes": n_classes,
+                 "class_names": class_names, "steps_total": steps_before + step,
+                 "minutes_total": minutes_prior + minutes}
+        _save_atomic(state, last)
+        _save_atomic(compact(state), out / "embedder.pt")
 
     model.train()
+    if init_state is not None or resume_state is not None:
+        refresh_neighbours()
     for x, y in loader:
         elapsed = time.time() - started
         if elapsed > budget_s:
@@ -143,6 +258,8 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         loss.backward()
         opt.step()
         step += 1
+        if cfg.hard_fraction > 0 and step % cfg.hard_refresh_steps == 0 and step >= cfg.warmup_steps:
+            refresh_neighbours()
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{ema:.3f}", warm=warm)
@@ -161,14 +278,13 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
 
 def load_trained(checkpoint: str | Path):
     """The ``EmbeddingNet`` (eval mode) and its config from a training checkpoint."""
-    import torch
 
     from osld.embedder.model import EmbeddingNet
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint)
     cfg = json.loads(state["config"])
     model = EmbeddingNet(cfg["dim"], pretrained=False, frozen_blocks=cfg["frozen_blocks"])
-    model.load_state_dict(state["model"])
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
     return model.eval(), cfg, state
 
 

@@ -43,9 +43,15 @@ SCRIPT = GUARD + textwrap.dedent(
     root = Path(sys.argv[1])
     logos = [CanonicalLogo("b", "t", p) for p in sorted((root / "logos").glob("*.png"))]
     yaml_path = synthesize(root / "ds", logos, [], n=4, seed=0, progress=False)
-    cfg = DetectorTrainConfig(data=str(yaml_path), out=str(root / "run"), imgsz=64, batch=2, epochs=1,
+    cfg = DetectorTrainConfig(data=(str(yaml_path),), out=str(root / "run"), imgsz=64, batch=2, epochs=1,
                               max_minutes=2, workers=0)
-    best = train_detector(cfg)
+    first = train_detector(cfg)
+    # training accumulates: a second run continues from the first one's compact checkpoint
+    cfg2 = DetectorTrainConfig(data=(str(yaml_path),), out=str(root / "run2"), imgsz=64, batch=2, epochs=1,
+                               max_minutes=2, workers=0)
+    best = train_detector(cfg2, init=first)
+    from osld.detector.train import load_checkpoint
+    print("EPOCHS", load_checkpoint(first)["epochs_total"], load_checkpoint(best)["epochs_total"])
     onnx = export_onnx(best, root / "det.onnx", imgsz=64)
     det = load_detector(onnx)
     det.detect([load_image(p).pixels for p in sorted((root / "ds" / "images").glob("*.jpg"))])
@@ -66,6 +72,9 @@ def test_training_export_and_prediction_open_no_socket(tmp_path, logo_png):
                           text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK" in proc.stdout
+    first, second = (float(v) for v in proc.stdout.split("EPOCHS")[1].split()[:2])
+    assert second >= first + 1  # ultralytics may fit more epochs into the time budget
+    assert not (tmp_path / "mobilenet_v2_yolo.onnx").exists()  # the exporter's own file stays out of the cwd
     attempts = json.loads(attempts_file.read_text())
     assert attempts == [], f"network attempts: {attempts}"
     assert not (tmp_path / "Arial.ttf").exists()

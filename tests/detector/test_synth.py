@@ -11,7 +11,8 @@ from tests.conftest import draw_logo
 
 @pytest.mark.parametrize("seed", range(6))
 def test_synthetic_box_is_the_tight_box_of_the_pasted_alpha(seed):
-    cfg = dataclasses.replace(SynthConfig(), degrade=False, min_rel_size=0.1, occlusion_p=0.0)
+    cfg = dataclasses.replace(SynthConfig(), degrade=False, min_rel_size=0.2, occlusion_p=0.0, low_contrast_p=0.0,
+                              surface_p=0.0)
     logo = draw_logo(seed, size=128)
     with_logo, boxes = render_scene([logo], [], np.random.default_rng(seed), cfg)
     without, none = render_scene([], [], np.random.default_rng(seed), cfg)
@@ -45,3 +46,24 @@ def test_yolo_label_round_trip(tmp_path):
     write_yolo_label(tmp_path / "a.txt", boxes, 640, 480)
     _, back = read_yolo_labels(tmp_path / "a.txt")
     np.testing.assert_allclose(cxcywh_to_xyxy(back, 640, 480), boxes, atol=1e-2)
+
+
+def test_scenes_cover_tiny_to_frame_filling_logos():
+    cfg = dataclasses.replace(SynthConfig(), degrade=False, occlusion_p=0.0)
+    rel = []
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        image, boxes = render_scene([draw_logo(seed, size=96)], [], rng, cfg)
+        side = max(image.shape[:2])
+        rel += [max(b[2] - b[0], b[3] - b[1]) / side for b in boxes]
+    assert min(rel) < 0.05 and max(rel) > 0.5  # small logos and close-ups both occur
+
+
+@pytest.mark.parametrize("surface", ["cylinder", "fabric", "chrome", "sign"])
+def test_surfaces_keep_a_visible_logo(surface):
+    from osld.data.surfaces import SURFACES
+
+    logo = draw_logo(1, size=96)
+    out = SURFACES[surface](logo, np.random.default_rng(0))
+    assert out.dtype == np.uint8 and out.shape[2] == 4
+    assert (out[..., 3] > 128).sum() > 0.3 * (logo[..., 3] > 128).sum()
