@@ -165,6 +165,9 @@ def detect(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input fails (default: only if all fail)."),
     min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown'."),
     conf: float | None = typer.Option(None, help="Detector confidence threshold."),
+    imgsz: int | None = typer.Option(None, help="Detector input size (default: the model's)."),
+    tile: int = typer.Option(1, help="Also detect on a TILE x TILE grid of crops, for large photos with small "
+                             "logos (cost: TILE^2 + 1 detector passes)."),
     top_k: int | None = typer.Option(None, help="Alternative brands kept per region."),
     binary: bool = typer.Option(False, "--binary", help="Find candidates by Hamming distance over sign-binarized "
                                 "embeddings (faiss IndexBinaryFlat), re-ranked by exact cosine."),
@@ -193,7 +196,8 @@ def detect(
             _fail(OsldError(f"{item}: no such file or folder"))
     try:
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
-                                        conf=conf, binary=binary, min_sim=min_sim, top_k=top_k)
+                                        conf=conf, imgsz=imgsz, tile=tile, binary=binary, min_sim=min_sim,
+                                        top_k=top_k)
         if pipe.registry is not None and not pipe.registry.brands():
             typer.secho(f"warning: registry {registry} has no brand folders with images; every logo will be "
                         "'unknown'", fg=typer.colors.YELLOW, err=True)
@@ -320,41 +324,57 @@ def registry_rebuild(
 
 @evaluate_app.command("detector")
 def evaluate_detector_cmd(
-    data: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="YOLO data.yaml (its val split) or a "
+    data: list[Path] = typer.Option([], exists=True, dir_okay=False, help="YOLO data.yaml (its val split) or a "
                                     ".txt image list; repeat for several sets."),
+    real_dir: list[Path] = typer.Option([], exists=True, file_okay=False, help="Real YOLO folder: its fixed "
+                                        "never-trained-on val part (20% by file name); repeatable."),
     detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped)."),
     conf: float | None = typer.Option(None, help="Confidence for recall and proposals (default: the model's)."),
+    imgsz: int | None = typer.Option(None, help="Network input size (default: the model's)."),
+    tile: int = typer.Option(1, help="Also run on a TILE x TILE grid of overlapping crops (1: off)."),
     split: str = typer.Option("val", help="Split of data.yaml to use."),
     json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
 ) -> None:
-    """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence, AP50, AP50-95, proposals/image."""
-    from osld.data.yolo import read_data_yaml
+    """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
+    AP50, AP50-95, proposals/image."""
+    from osld.data.yolo import read_data_yaml, yologo_split
     from osld.detector import load_detector
-    from osld.detector.evaluate import evaluate_detector
+    from osld.detector.evaluate import SIZE_BUCKETS, evaluate_detector
     from osld.embedder.evaluate import save_json
     from osld.pipeline import default_weights_dir
 
     path = detector or default_weights_dir() / "detector.onnx"
+    sets: dict[str, list[Path]] = {}
     results = {}
     try:
-        det = load_detector(path, conf=0.01)  # one low-threshold run serves AP and the thresholded metrics
-        threshold = conf if conf is not None else det.default_conf
         for d in data:
             if d.suffix == ".txt":
-                images = [Path(line.strip()) for line in d.read_text().splitlines() if line.strip()]
+                sets[str(d)] = [Path(line.strip()) for line in d.read_text().splitlines() if line.strip()]
             else:
-                images = read_data_yaml(d, split)[0]
-            results[str(d)] = evaluate_detector(det, images, conf=threshold)
+                sets[str(d)] = read_data_yaml(d, split)[0]
+        for r in real_dir:
+            sets[f"{r.name} (val)"] = yologo_split(r)[1]
+        if not sets:
+            raise typer.BadParameter("give at least one --data or --real-dir")
+        # one low-threshold run serves AP and the thresholded metrics
+        det = load_detector(path, conf=0.01, imgsz=imgsz, tile=tile)
+        threshold = conf if conf is not None else det.default_conf
+        for name, images in sets.items():
+            results[name] = evaluate_detector(det, images, conf=threshold)
     except OsldError as e:
         _fail(e)
-    typer.echo("| set | images | boxes | recall@0.5 | AP50 | AP50-95 | proposals/img |")
-    typer.echo("|---|---|---|---|---|---|---|")
+    buckets = [b[2] for b in SIZE_BUCKETS]
+    typer.echo("| set | images | boxes | recall@0.5 | " + " | ".join(f"R {b}" for b in buckets)
+               + " | AP50 | AP50-95 | proposals/img |")
+    typer.echo("|---" * (7 + len(buckets)) + "|")
     for name, r in results.items():
-        typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {r['ap50']:.3f} | "
+        by = " | ".join(f"{r['recall_by_size'][b]['recall']:.2f} ({r['recall_by_size'][b]['n']})" for b in buckets)
+        typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {by} | {r['ap50']:.3f} | "
                    f"{r['ap50_95']:.3f} | {r['proposals_per_image']:.2f} |")
-    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold})")
+    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold}, imgsz={det.imgsz}, tile={tile}; "
+               "R <size>: recall by sqrt(box area / image area), (boxes))")
     if json_out:
-        save_json({"detector": str(path), "results": results}, json_out)
+        save_json({"detector": str(path), "imgsz": det.imgsz, "tile": tile, "results": results}, json_out)
 
 
 @evaluate_app.command("embedder")
@@ -364,11 +384,15 @@ def evaluate_embedder_cmd(
     logos: Path = typer.Option(SHARED / "logos", help="Canonical logos (registry + distractors)."),
     vehicle_logos: Path = typer.Option(SHARED / "real" / "vehicle_logos", help="Real car-emblem crops."),
     backgrounds: Path = typer.Option(SHARED / "backgrounds" / "bsds500", help="Backgrounds for (b)'s renders."),
+    real_brands: list[Path] = typer.Option(
+        [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
+        help="(c): folders with labels_brand/; their never-trained-on val side are the queries."),
     heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Held-out brand list."),
     cache_dir: Path = typer.Option(Path("work") / "eval_embedder", help="Registry folders + indexes (cached)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
 ) -> None:
-    """Open-set Recall@1/@5: (a) real car emblems vs all canonical logos, (b) renders of validation brands."""
+    """Open-set Recall@1/@5: (a) real car emblems (held-out brands), (b) renders of validation brands, (c) real
+    brand photos' val side; against every canonical logo and against the evaluated brands alone."""
     from osld.data.logos import by_brand, read_catalogue, read_heldout
     from osld.embedder import load_embedder
     from osld.embedder.data import brand_split
@@ -378,7 +402,7 @@ def evaluate_embedder_cmd(
     _setup_logging()
     catalogue = read_catalogue(logos, exclude=read_heldout(heldout))
     _, val = brand_split(list(by_brand(catalogue)), 0.1)
-    data = EmbedderEvalData(logos, vehicle_logos, backgrounds, tuple(val))
+    data = EmbedderEvalData(logos, vehicle_logos, backgrounds, tuple(val), tuple(real_brands))
     models = {str(p): p for p in (embedder or [default_weights_dir() / "embedder.onnx"])}
     if baseline:
         from osld.embedder.model import BaselineNet

@@ -114,10 +114,15 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, registry: Registry | str | Path | None = None, detector: str | Path | None = None,
                         embedder: str | Path | None = None, device: str = "auto", conf: float | None = None,
-                        threads: int | None = None, binary: bool = False, **match_kwargs) -> Pipeline:
-        """The shipped ONNX models (``weights/``), or the given ONNX files, with a registry folder."""
+                        threads: int | None = None, binary: bool = False, imgsz: int | None = None, tile: int = 1,
+                        **match_kwargs) -> Pipeline:
+        """The shipped ONNX models (``weights/``), or the given ONNX files, with a registry folder.
+
+        ``imgsz`` and ``tile`` go to the detector (``OnnxDetector``); other keywords to ``MatchConfig``.
+        """
         weights = None if detector and embedder else default_weights_dir()
-        det = load_detector(detector or weights / "detector.onnx", conf=conf, device=device, threads=threads)
+        det = load_detector(detector or weights / "detector.onnx", conf=conf, device=device, threads=threads,
+                            imgsz=imgsz, tile=tile)
         emb = load_embedder(embedder or weights / "embedder.onnx", device=device, threads=threads)
         if registry is not None and not isinstance(registry, Registry):
             registry = Registry(registry, emb, binary=binary)

@@ -11,6 +11,40 @@ from osld.data.yolo import cxcywh_to_xyxy, label_path_for, read_yolo_labels
 from osld.detector import Detector
 from osld.eval.metrics import average_precision, match_detections, pr_curve
 
+# logo size as sqrt(box area / image area): the buckets the detector issue reports recall by
+SIZE_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.10, "5-10%"), (0.10, 0.20, "10-20%"), (0.20, 0.40, "20-40%"),
+                (0.40, 1.01, ">40%"))
+
+
+def _found(pred_xyxy: np.ndarray, pred_score: np.ndarray, gt: np.ndarray, iou: float = 0.5) -> np.ndarray:
+    """Which ground-truth boxes some prediction matches (greedy by score, one prediction per box)."""
+    from osld.eval.metrics import box_iou
+
+    hit = np.zeros(len(gt), bool)
+    if not len(gt) or not len(pred_xyxy):
+        return hit
+    ious = box_iou(pred_xyxy[np.argsort(-pred_score)], gt)
+    for row in ious:
+        row = np.where(hit, -1.0, row)
+        j = int(row.argmax())
+        if row[j] >= iou:
+            hit[j] = True
+    return hit
+
+
+def recall_by_size(preds: list, gts: list[np.ndarray], sizes: list[tuple[int, int]]) -> dict[str, dict]:
+    """Recall@0.5 per logo-size bucket (sqrt of box area over image area)."""
+    hits, rel = [], []
+    for p, g, (w, h) in zip(preds, gts, sizes, strict=True):
+        hits.append(_found(p.xyxy, p.score, g))
+        rel.append(np.sqrt(np.clip((g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]), 0, None) / (w * h)))
+    hit, size = (np.concatenate(hits), np.concatenate(rel)) if hits else (np.zeros(0, bool), np.zeros(0))
+    out = {}
+    for lo, hi, name in SIZE_BUCKETS:
+        sel = (size >= lo) & (size < hi)
+        out[name] = {"n": int(sel.sum()), "recall": float(hit[sel].mean()) if sel.any() else float("nan")}
+    return out
+
 
 def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch_size: int = 8,
                       progress: bool = True) -> dict:
@@ -23,13 +57,14 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
     """
     from tqdm import tqdm
 
-    gts, preds_low = [], []
+    gts, preds_low, sizes = [], [], []
     for start in tqdm(range(0, len(images), batch_size), desc="evaluate detector", disable=not progress):
         chunk = images[start: start + batch_size]
         pixels = []
         for p in chunk:
             img = load_image(p)
             pixels.append(img.pixels)
+            sizes.append((img.pixels.shape[1], img.pixels.shape[0]))
             _, boxes = read_yolo_labels(label_path_for(p))
             gts.append(cxcywh_to_xyxy(boxes, img.pixels.shape[1], img.pixels.shape[0]))
         preds_low.extend(detector.detect(pixels))
@@ -53,5 +88,6 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
         "ap50": aps[0],
         "ap50_95": float(np.mean(aps)),
         "proposals_per_image": float(np.mean([len(p) for p in preds])) if preds else 0.0,
+        "recall_by_size": recall_by_size(preds, gts, sizes),
         "conf": conf,
     }

@@ -32,6 +32,7 @@ class EmbedderEvalData:
     vehicle_logos: Path
     backgrounds: Path
     val_brands: tuple[str, ...]
+    real_brand_dirs: tuple[Path, ...] = ()  # folders with labels_brand/: their val side gives (c)'s queries
 
 
 def vehicle_queries(root: Path) -> list[tuple[str, Path]]:
@@ -46,13 +47,48 @@ def vehicle_queries(root: Path) -> list[tuple[str, Path]]:
     return sorted(out, key=lambda t: (t[0], t[1].name))
 
 
-def build_eval_registry(folder: Path, data: EmbedderEvalData) -> tuple[Path, set[Path]]:
-    """A registry folder of symlinks: every canonical logo, plus one real exemplar for car brands without one.
+def real_brand_crops(data: EmbedderEvalData, split: str) -> list[tuple[str, np.ndarray]]:
+    """(brand key, RGB crop) of every labelled box on one side (``train``/``val``) of the real brand sets."""
+    from osld.embedder.data import brand_crop_classes
+    from osld.embedder.train import _real_brand_key
+
+    out = []
+    for root in data.real_brand_dirs:
+        for brand, sources in zip(*brand_crop_classes(Path(root), split=split), strict=True):
+            for src in sources:
+                img = load_image(src.path).pixels
+                x1, y1, x2, y2 = (int(round(v)) for v in src.box)
+                out.append((_real_brand_key(brand), img[max(y1, 0):y2, max(x1, 0):x2]))
+    return out
+
+
+def _write_real_exemplars(folder: Path, data: EmbedderEvalData, have: set[str], only: set[str] | None,
+                          per_brand: int = 3) -> None:
+    """Real brands without a canonical image get up to ``per_brand`` crops of their train-side photos."""
+    import cv2
+
+    count: dict[str, int] = {}
+    for brand, crop in real_brand_crops(data, "train"):
+        if brand in have or (only is not None and brand not in only) or count.get(brand, 0) >= per_brand \
+                or crop.size == 0:
+            continue
+        d = folder / brand
+        d.mkdir(exist_ok=True)
+        target = d / f"exemplar_{count.get(brand, 0)}.jpg"
+        if not target.exists():
+            cv2.imwrite(str(target), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+        count[brand] = count.get(brand, 0) + 1
+
+
+def build_eval_registry(folder: Path, data: EmbedderEvalData, only: set[str] | None = None
+                        ) -> tuple[Path, set[Path]]:
+    """A registry folder of symlinks: every canonical logo, plus one real exemplar for car brands without one,
+    plus up to 3 train-side crops for real-set brands without one. ``only``: just these brands (a small registry).
 
     Returns the folder and the exemplar images (excluded from the queries).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    catalogue = read_catalogue(data.logos)
+    catalogue = [c for c in read_catalogue(data.logos) if only is None or c.brand in only]
     have = set()
     for logo in catalogue:
         d = folder / logo.brand
@@ -63,7 +99,7 @@ def build_eval_registry(folder: Path, data: EmbedderEvalData) -> tuple[Path, set
         have.add(logo.brand)
     exemplars = set()
     for brand, path in vehicle_queries(data.vehicle_logos):
-        if brand in have:
+        if brand in have or (only is not None and brand not in only):
             continue
         d = folder / brand
         d.mkdir(exist_ok=True)
@@ -72,6 +108,8 @@ def build_eval_registry(folder: Path, data: EmbedderEvalData) -> tuple[Path, set
             os.symlink(path.resolve(), link)
         exemplars.add(path)
         have.add(brand)
+    if data.real_brand_dirs:
+        _write_real_exemplars(folder, data, have, only)
     return folder, exemplars
 
 
@@ -119,7 +157,8 @@ def render_val_queries(data: EmbedderEvalData, per_image: int = 2, seed: int = 1
 
 def evaluate_embedder(embedder: Embedder, data: EmbedderEvalData, cache_dir: Path, binary: bool = True,
                       progress: bool = True) -> dict:
-    """Recall@1/@5 on (a) and (b), for float and (optionally) sign-binarized embeddings."""
+    """Recall@1/@5 on (a), (b) and (c), against the full registry and, for (a) and (c), a registry of the
+    evaluated brands alone; float and (optionally) sign-binarized embeddings."""
     folder, exemplars = build_eval_registry(cache_dir / "registry", data)
     registry = Registry(folder, embedder)
     registry.sync(progress=progress)
@@ -128,32 +167,46 @@ def evaluate_embedder(embedder: Embedder, data: EmbedderEvalData, cache_dir: Pat
     vehicle_truth = [b for b, _ in queries]
     crops, val_truth = render_val_queries(data)
     val_emb = embedder.embed(crops)
+    sets = {"vehicle_real_crops": (vehicle_emb, vehicle_truth), "val_brands_augmented": (val_emb, val_truth)}
+    real = [(b, c) for b, c in real_brand_crops(data, "val") if c.size] if data.real_brand_dirs else []
+    if real:
+        sets["real_brand_val_crops"] = (embedder.embed([c for _, c in real]), [b for b, _ in real])
     result = {
         "registry_images": len({p for p in registry.row_paths}),
         "registry_brands": len(registry.brands()),
-        "vehicle_real_crops": recall_at(registry, vehicle_emb, vehicle_truth),
-        "val_brands_augmented": recall_at(registry, val_emb, val_truth),
+        **{name: recall_at(registry, emb, truth) for name, (emb, truth) in sets.items()},
     }
+    for name in ("vehicle_real_crops", "real_brand_val_crops"):
+        if name not in sets:
+            continue
+        emb, truth = sets[name]
+        small_folder, _ = build_eval_registry(cache_dir / f"registry_{name}_only", data, only=set(truth))
+        small = Registry(small_folder, embedder)
+        small.sync(progress=False)
+        result[f"{name}@own_brands"] = {**recall_at(small, emb, truth), "registry_brands": len(small.brands())}
     if binary:
         bin_registry = Registry(folder, embedder, binary=True, rescore=False)  # Hamming ranking alone
         bin_registry.sync()
-        result["binary"] = {
-            "vehicle_real_crops": recall_at(bin_registry, vehicle_emb, vehicle_truth),
-            "val_brands_augmented": recall_at(bin_registry, val_emb, val_truth),
-        }
+        result["binary"] = {name: recall_at(bin_registry, emb, truth) for name, (emb, truth) in sets.items()}
     return result
 
 
 def format_table(results: dict[str, dict]) -> str:
-    """Markdown table: one row per model, float and binary Recall@1/@5 on (a) and (b)."""
-    lines = ["| model | (a) cars R@1 | (a) cars R@5 | (b) val R@1 | (b) val R@5 | (a) R@1 binary | (b) R@1 binary |",
+    """Markdown table: one row per model and query set; Recall@1/@5 against the full registry, R@1 against the
+    evaluated brands alone, and binary R@1."""
+    nan = {"recall@1": float("nan"), "recall@5": float("nan")}
+    lines = ["| model | queries | n | R@1 (all brands) | R@5 (all brands) | R@1 (own brands only) | R@1 binary |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        a, b = r["vehicle_real_crops"], r["val_brands_augmented"]
-        ab = r.get("binary", {}).get("vehicle_real_crops", {}).get("recall@1", float("nan"))
-        bb = r.get("binary", {}).get("val_brands_augmented", {}).get("recall@1", float("nan"))
-        lines.append(f"| {name} | {a['recall@1']:.3f} | {a['recall@5']:.3f} | {b['recall@1']:.3f} | "
-                     f"{b['recall@5']:.3f} | {ab:.3f} | {bb:.3f} |")
+        for key, label in (("vehicle_real_crops", "(a) real car emblems, held-out brands"),
+                           ("val_brands_augmented", "(b) renders of validation brands"),
+                           ("real_brand_val_crops", "(c) real brand photos, val side")):
+            if key not in r:
+                continue
+            full, own = r[key], r.get(f"{key}@own_brands", nan)
+            binary = r.get("binary", {}).get(key, nan)
+            lines.append(f"| {name} | {label} | {full.get('n_queries', 0)} | {full['recall@1']:.3f} | "
+                         f"{full['recall@5']:.3f} | {own['recall@1']:.3f} | {binary['recall@1']:.3f} |")
     return "\n".join(lines)
 
 

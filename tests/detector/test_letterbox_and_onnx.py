@@ -73,3 +73,22 @@ def test_pipeline_accepts_any_pil_mode(tmp_path, mode, weights_dir):
     img.save(path)
     loaded = load_image(path)
     assert loaded.pixels.shape == (60, 80, 3) and loaded.pixels.dtype == np.uint8
+
+
+def test_tiling_keeps_the_whole_image_detections_and_maps_tiles_back(weights_dir):
+    from osld.data.images import load_image
+    from osld.detector import load_detector
+    from osld.eval.metrics import box_iou
+
+    image = load_image(sorted((weights_dir.parent / "datasets" / "demo" / "images").glob("*"))[0]).pixels
+    big = np.ascontiguousarray(np.tile(image, (2, 2, 1)))  # the same content in four quadrants
+    whole = load_detector(weights_dir / "detector.onnx").detect([image])[0]
+    tiled = load_detector(weights_dir / "detector.onnx", tile=2).detect([big])[0]
+    h, w = big.shape[:2]
+    assert len(whole) > 0 and len(tiled) > 0
+    assert ((tiled.xyxy[:, [0, 2]] >= 0) & (tiled.xyxy[:, [0, 2]] <= w)).all()
+    assert ((tiled.xyxy[:, [1, 3]] >= 0) & (tiled.xyxy[:, [1, 3]] <= h)).all()
+    # each quadrant is one tile of the 2x2 grid (plus overlap): the top-left copy of a confident box is found
+    confident = whole.xyxy[whole.score >= 0.5]
+    if len(confident):
+        assert (box_iou(confident, tiled.xyxy).max(axis=1) >= 0.5).all()
