@@ -176,8 +176,9 @@ def detect(
     device: Device = typer.Option(Device.auto, help="auto uses CUDA when onnxruntime-gpu finds a GPU."),
     batch_size: int = typer.Option(8, help="Images per model call."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    fps: float = typer.Option(2.0, help="Video frames analysed per second of video (0: every frame)."),
 ) -> None:
-    """Find logos in images and name their brands."""
+    """Find logos in images and videos (mp4, mov, mkv, webm, avi: one record per sampled frame) and name brands."""
     import hashlib
     import os
     import sys
@@ -194,6 +195,9 @@ def detect(
     for item in inputs:
         if not item.exists():
             _fail(OsldError(f"{item}: no such file or folder"))
+    from osld.video import detect_videos, split_inputs
+
+    videos, inputs = split_inputs(inputs)
     try:
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
                                         conf=conf, imgsz=imgsz, tile=tile, binary=binary, min_sim=min_sim,
@@ -204,13 +208,18 @@ def detect(
         files = list(iter_image_files(inputs))
         skip = {os.path.abspath(p) for p in done_images(out, fmt.value)} if resume else set()
         todo = [f for f in files if os.path.abspath(f) not in skip]
-        if not files:
+        if not files and not videos:
             typer.secho("warning: no images found in the given inputs", fg=typer.colors.YELLOW, err=True)
         started = time.time()
         n_ok = n_failed = n_boxes = 0
         vis_names: set[str] = set()
         brands: dict[str, int] = {}
         with ResultWriter(out, fmt.value, append=resume) as writer:
+            vids = detect_videos(pipe, videos, writer, fps=fps, batch_size=batch_size, resume=resume,
+                                 progress=progress and out is not None, on_error=lambda e: typer.secho(
+                                     f"skipped: {e}", fg=typer.colors.YELLOW, err=True))
+            for b, n in vids.brands.items():
+                brands[b] = brands.get(b, 0) + n
             for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None, total=len(todo),
                                 keep_images=save_vis is not None):
                 writer.write(res.path, res.detections, res.error)
@@ -231,10 +240,15 @@ def detect(
     except OsldError as e:
         _fail(e)
     seconds = time.time() - started
+    if videos:
+        typer.echo(f"{len(videos)} videos: {vids.frames} frames ({vids.failed} failed, {vids.skipped} skipped as "
+                   f"done), {vids.boxes} detections", err=out is None)
     found = ", ".join(f"{b} ({n})" for b, n in sorted(brands.items(), key=lambda x: -x[1])) or "none"
     typer.echo(f"{n_ok + n_failed} images ({n_failed} failed, {len(skip)} skipped as done), {n_boxes} detections, "
                f"brands: {found}; {seconds:.1f} s, {(n_ok + n_failed) / max(seconds, 1e-9):.1f} images/s",
                err=out is None)
+    if videos and ((strict and vids.failed) or (not todo and vids.failed and not vids.frames)):
+        sys.exit(1)
     if (strict and n_failed) or (todo and n_failed == len(todo)):
         sys.exit(1)
 
@@ -425,6 +439,9 @@ def evaluate_embedder_cmd(
 
 
 from osld.bench import bench_command  # noqa: E402  (defined beside the benchmark code)
+from osld.report.cli import report_command  # noqa: E402  (defined beside the report code)
+
+app.command("report")(report_command)
 
 app.command("bench")(bench_command)
 

@@ -144,6 +144,18 @@ class ResultWriter:
         if self._own:
             os.fsync(self._fh.fileno())
 
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Append one ready-made JSONL record (e.g. a video frame's), then flush and fsync."""
+        if self._csv is not None:
+            raise ValueError("write_record writes JSONL only")
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        if not self._encodable(line):
+            line = json.dumps(record) + "\n"
+        self._fh.write(line)
+        self._fh.flush()
+        if self._own:
+            os.fsync(self._fh.fileno())
+
     def close(self) -> None:
         if self._own:
             self._fh.close()
