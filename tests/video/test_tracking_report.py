@@ -98,3 +98,25 @@ def test_photo_report_counts(tmp_path):
     assert row["mean_similarity"] == pytest.approx(0.7)
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "rep" / "thumbs").is_dir() and "bmw" in paths["html"].read_text()
+
+
+def test_truncated_avi_yields_frames_then_an_error(tmp_path):
+    """An AVI cut mid-stream still opens: the frames before the cut come out, then one VideoReadError."""
+    import cv2
+
+    from osld.video import VideoReadError, iter_frames
+
+    path = tmp_path / "a.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    assert [f.index for f in iter_frames(path, fps=2)] == [0, 5, 10, 15, 20, 25, 30, 35]
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    seen = []
+    with pytest.raises(VideoReadError, match="truncated"):
+        for f in iter_frames(cut, fps=0):
+            seen.append(f.index)
+    assert 0 < len(seen) < 40 and seen == list(range(len(seen)))
