@@ -24,7 +24,7 @@ def bytetrack(records: list[dict], fps: float) -> tuple[list[dict], float]:
     from trackers import ByteTrackTracker
 
     tracker = ByteTrackTracker(lost_track_buffer=30, frame_rate=fps, track_activation_threshold=0.25,
-                               minimum_consecutive_frames=1, high_conf_det_threshold=0.5)
+                               minimum_consecutive_frames=1, high_conf_det_threshold=0.25)
     out = copy.deepcopy(records)
     t = time.perf_counter()
     for rec in out:

@@ -64,7 +64,7 @@ class IouTracker:
         >>> ids = tracker.update(dets.xyxy, dets.brand, time_s=0.5)   # int64 (n,), one id per box
     """
 
-    def __init__(self, iou_thr: float = 0.3, max_gap_s: float = 1.0, same_brand_reach: float = 1.0):
+    def __init__(self, iou_thr: float = 0.3, max_gap_s: float = 1.0, same_brand_reach: float = 2.5):
         self.iou_thr = iou_thr
         self.max_gap_s = max_gap_s
         self.same_brand_reach = same_brand_reach
@@ -84,16 +84,20 @@ class IouTracker:
             boxes = np.stack([t.box for t in self.tracks])
             score = box_iou(boxes, xyxy)
             score[score < self.iou_thr] = 0.0
+            known = np.array([[t.brand != UNKNOWN and b != UNKNOWN for b in brand] for t in self.tracks])
+            same = known & np.array([[t.brand == b for b in brand] for t in self.tracks])
+            # a box named like the track is preferred over one named otherwise (a logo passing in front of
+            # another); a differently named box may still continue a track (one misnamed frame), ranked lower
+            score[known & ~same] *= 0.5
             if self.same_brand_reach > 0:
                 ct = (boxes[:, :2] + boxes[:, 2:]) / 2
                 cd = (xyxy[:, :2] + xyxy[:, 2:]) / 2
                 dist = np.linalg.norm(ct[:, None] - cd[None], axis=2)
                 diag = np.maximum(np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=1)[:, None],
                                   np.linalg.norm(xyxy[:, 2:] - xyxy[:, :2], axis=1)[None])
-                same = np.array([[t.brand != UNKNOWN and t.brand == b for b in brand] for t in self.tracks])
                 near = same & (dist <= self.same_brand_reach * diag) & (score == 0)
-                # ranked below every IoU link: closer is better, always in (0, iou_thr)
-                score[near] = self.iou_thr * 0.5 / (1.0 + dist[near] / np.maximum(diag[near], 1e-9))
+                # ranked below every IoU link (>= iou_thr / 2 even when penalized): closer is better
+                score[near] = self.iou_thr * 0.49 / (1.0 + dist[near] / np.maximum(diag[near], 1e-9))
             used_t: set[int] = set()
             for flat in np.argsort(-score, axis=None, kind="stable"):
                 ti, di = divmod(int(flat), n)
