@@ -220,8 +220,8 @@ def detect(
                                      f"skipped: {e}", fg=typer.colors.YELLOW, err=True))
             for b, n in vids.brands.items():
                 brands[b] = brands.get(b, 0) + n
-            for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None, total=len(todo),
-                                keep_images=save_vis is not None):
+            for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None and bool(todo),
+                                total=len(todo), keep_images=save_vis is not None):
                 writer.write(res.path, res.detections, res.error)
                 if res.error:
                     n_failed += 1
