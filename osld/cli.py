@@ -22,6 +22,10 @@ from osld.eval.cli import evaluate_app  # noqa: E402  (sub-app defined in its ow
 
 app.add_typer(evaluate_app, name="evaluate")
 
+from osld.discover.cli import discover_app  # noqa: E402
+
+app.add_typer(discover_app, name="discover")
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -177,8 +181,11 @@ def detect(
     batch_size: int = typer.Option(8, help="Images per model call."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     fps: float = typer.Option(2.0, help="Video frames analysed per second of video (0: every frame)."),
+    save_embeddings: Path | None = typer.Option(None, help="Write every image region's embedding, keyed to image "
+                                                "and box, to this .npz file (for `osld discover`)."),
 ) -> None:
     """Find logos in images and videos (mp4, mov, mkv, webm, avi: one record per sampled frame) and name brands."""
+    import contextlib
     import hashlib
     import os
     import sys
@@ -214,7 +221,8 @@ def detect(
         n_ok = n_failed = n_boxes = 0
         vis_names: set[str] = set()
         brands: dict[str, int] = {}
-        with ResultWriter(out, fmt.value, append=resume) as writer:
+        with ResultWriter(out, fmt.value, append=resume) as writer, contextlib.ExitStack() as stack:
+            emb_writer = stack.enter_context(_embedding_writer(save_embeddings, pipe, resume, out, fmt.value))
             vids = detect_videos(pipe, videos, writer, fps=fps, batch_size=batch_size, resume=resume,
                                  progress=progress and out is not None, on_error=lambda e: typer.secho(
                                      f"skipped: {e}", fg=typer.colors.YELLOW, err=True))
@@ -223,6 +231,8 @@ def detect(
             for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None and bool(todo),
                                 total=len(todo), keep_images=save_vis is not None):
                 writer.write(res.path, res.detections, res.error)
+                if emb_writer is not None:
+                    emb_writer.add(res.path, res.detections)
                 if res.error:
                     n_failed += 1
                     typer.secho(f"skipped: {res.error}", fg=typer.colors.YELLOW, err=True)
@@ -251,6 +261,18 @@ def detect(
         sys.exit(1)
     if (strict and n_failed) or (todo and n_failed == len(todo)):
         sys.exit(1)
+
+
+def _embedding_writer(path: Path | None, pipe, resume: bool, out: Path | None, fmt: str):
+    import contextlib
+
+    if path is None:
+        return contextlib.nullcontext()
+    if resume and fmt != "jsonl":
+        raise OsldError("--save-embeddings with --resume needs --format jsonl")
+    from osld.discover.embeddings import EmbeddingWriter, read_results
+
+    return EmbeddingWriter(path, pipe.embedder, resume, read_results(out) if resume and out.exists() else [])
 
 
 @app.command()

@@ -1,0 +1,231 @@
+"""osld discover: saved embeddings (keyed, resumable), clustering real unregistered brands, naming a cluster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from osld.cli import app
+from osld.data.images import load_image
+from osld.data.yolo import list_images, split_by_hash
+from osld.discover import cluster, load_regions
+from osld.discover.embeddings import save_regions
+from osld.pipeline import crop_regions
+from tests._shared import shared_path
+
+DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
+REAL_SETS = ("logodet3k_clothes", "beerjp", "tdtu")
+runner = CliRunner()
+
+
+def _invoke(args: list[str]):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _labelled(root: Path, images: list[Path]) -> list[tuple[Path, str, np.ndarray]]:
+    """(image, brand, xyxy in original pixels) of every box in ``labels_brand/``."""
+    out = []
+    for img in images:
+        lab = root / "labels_brand" / f"{img.stem}.txt"
+        if not lab.exists():
+            continue
+        w, h = load_image(img).width, load_image(img).height
+        for line in lab.read_text().split("\n"):
+            parts = line.split()
+            if len(parts) >= 5:
+                cx, cy, bw, bh = (float(v) for v in parts[-4:])
+                out.append((img, " ".join(parts[:-4]),
+                            np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])))
+    return out
+
+
+def _val_images(name: str) -> list[Path]:
+    """The fixed never-trained-on side of the real set (the embedder trains on the other side)."""
+    return split_by_hash(list_images(shared_path("real", name, "images")), 0.2)[1]
+
+
+def _on(box: list[float], labelled: list[np.ndarray]) -> bool:
+    """The detected box lies mostly (>= 60 %) on a labelled box (these labels are loose, detections tighter)."""
+    a = np.asarray(box)
+    for b in labelled:
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        if w * h >= 0.6 * (a[2] - a[0]) * (a[3] - a[1]):
+            return True
+    return False
+
+
+def brand_purity(labels: np.ndarray, clusters) -> dict[str, tuple[int, float, int]]:
+    """Per brand with >= 5 instances: (instances, purity of the cluster holding most of them, that cluster's id)."""
+    of = np.full(len(labels), -1)
+    for c in clusters:
+        of[c.members] = c.id
+    out = {}
+    for brand, n in Counter(labels.tolist()).items():
+        if n < 5:
+            continue
+        held = Counter(of[(labels == brand) & (of > 0)].tolist())
+        if not held:
+            out[brand] = (n, 0.0, -1)
+            continue
+        cid, k = held.most_common(1)[0]
+        out[brand] = (n, k / int((of == cid).sum()), cid)
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_collection(shipped_embedder):
+    """Embeddings and brands of every labelled box in the validation images of the three real brand sets."""
+    boxes = []
+    for name in REAL_SETS:
+        boxes += _labelled(shared_path("real", name), _val_images(name))
+    crops = []
+    for img, _, xyxy in boxes:
+        crops += crop_regions(load_image(img).pixels, xyxy[None], 0.1)  # the margin the pipeline embeds with
+    return shipped_embedder.embed(crops), np.array([b for _, b, _ in boxes])
+
+
+def test_cluster_big_brands_pure_and_far_above_chance(real_collection):
+    emb, labels = real_collection
+    clusters = cluster(emb, min_size=3)
+    purity = brand_purity(labels, clusters)
+    big = {b: p for b, p in purity.items() if p[0] >= 10}
+    assert big, "the real sets should hold brands with >= 10 boxes"
+    for brand, (n, p, _) in big.items():
+        assert p >= 0.8, f"{brand} ({n} boxes): its best cluster is only {p:.2f} pure"
+    # a pair of regions put in one cluster is of one brand far more often than a random pair
+    same = [labels[c.members[:, None]] == labels[c.members[None, :]] for c in clusters]
+    within = sum(s.sum() - len(s) for s in same) / max(sum(len(s) * (len(s) - 1) for s in same), 1)
+    counts = np.array(list(Counter(labels.tolist()).values()))
+    chance = (counts * (counts - 1)).sum() / (len(labels) * (len(labels) - 1))
+    assert within >= 3 * chance, (within, chance)
+    assert [c.id for c in clusters] == list(range(1, len(clusters) + 1))
+    for c in clusters:  # most central first
+        assert (np.diff(c.centrality) <= 1e-6).all()
+
+
+@pytest.mark.xfail(strict=False, reason="issue 16's target; today's embedder meets it for 6 of the 10 validation "
+                   "brands with >= 5 boxes (README 'Discover'); the better embedder being trained should pass")
+def test_cluster_purity_issue_target(real_collection):
+    emb, labels = real_collection
+    purity = brand_purity(labels, cluster(emb, min_size=3))
+    low = {b: round(p, 2) for b, (_, p, _) in purity.items() if p < 0.8}
+    assert not low, f"brands below 0.8 purity: {low}"
+
+
+def _unregistered_registry(tmp_path: Path) -> Path:
+    """A registry of two demo brands: none of the real sets' brands is registered."""
+    reg = tmp_path / "registry"
+    for brand in ("lamborghini", "slack"):
+        shutil.copytree(DEMO / "logos" / brand, reg / brand)
+    return reg
+
+
+def test_discover_add_then_detect_names_the_brand(tmp_path):
+    """The whole loop on real photos: detect -> discover -> add the brand's cluster -> detect names it."""
+    root = shared_path("real", "tdtu")
+    # the 14 photos with the largest tdtu logos: many of this set's logos are too small for today's detector
+    area = Counter()
+    for img, _, xyxy in _labelled(root, list_images(root / "images")):
+        area[img] = max(area[img], float(np.prod(xyxy[2:] - xyxy[:2])))
+    tdtu = [img for img, _ in area.most_common(14)]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in tdtu:
+        shutil.copy(p, photos / f"t{p.name}")  # both sets number their files from 000001
+    for p in _val_images("beerjp")[:6]:
+        shutil.copy(p, photos / p.name)
+    reg = _unregistered_registry(tmp_path)
+    res, emb_file, out = tmp_path / "r.jsonl", tmp_path / "emb.npz", tmp_path / "clusters"
+    _invoke(["detect", photos, "--registry", reg, "--out", res, "--save-embeddings", emb_file, "--no-progress"])
+    _invoke(["discover", res, "--embeddings", emb_file, "--registry", reg, "--out", out])
+    summary = json.loads((out / "clusters.json").read_text())["clusters"]
+    assert (out / "index.html").read_text().count("<img") == len(summary) > 0
+    assert all((out / c["sheet"]).exists() and c["nearest"] for c in summary)
+
+    # the cluster holding most detected tdtu logos
+    gt = {photos / f"t{img.name}": [] for img in tdtu}
+    for img, _, xyxy in _labelled(root, tdtu):
+        gt[photos / f"t{img.name}"].append(xyxy)
+    hits = Counter()
+    for c in summary:
+        for m in c["members"]:
+            if _on(m["box"], gt.get(Path(m["image"]), [])):
+                hits[c["id"]] += 1
+    assert hits, "no tdtu logo was detected and clustered"
+    cid, k = hits.most_common(1)[0]
+    best = next(c for c in summary if c["id"] == cid)
+    assert k / best["size"] >= 0.8, f"tdtu cluster #{cid}: {k} of {best['size']} are tdtu logos"
+
+    _invoke(["discover", "add", cid, "tdtu", "--registry", reg, "--clusters", out, "--take", 5])
+    assert len(list((reg / "tdtu").iterdir())) == min(5, best["size"])
+    # detect again on the tdtu photos none of the registered crops came from
+    sources = {m["image"] for m in best["members"][:5]}
+    rest = [p for p in gt if str(p) not in sources]
+    res2 = tmp_path / "r2.jsonl"
+    _invoke(["detect", *rest, "--registry", reg, "--out", res2, "--no-progress"])
+    named = hit = 0
+    for rec in map(json.loads, res2.read_text().splitlines()):
+        for d in rec["detections"]:
+            if _on(d["box"], gt[Path(rec["image"])]):
+                hit += 1
+                named += d["brand"] == "tdtu"
+    assert hit and named / hit >= 0.5, f"{named} of {hit} detected tdtu logos named tdtu"
+
+
+# ---------- no ../shared needed: the demo images ----------
+
+def test_save_embeddings_keyed_to_boxes_and_resumable(tmp_path):
+    images = sorted((DEMO / "images").iterdir())
+    res, emb_file = tmp_path / "r.jsonl", tmp_path / "emb.npz"
+    _invoke(["detect", *images, "--out", res, "--save-embeddings", emb_file, "--no-progress"])
+    full = load_regions(emb_file)
+    records = [json.loads(line) for line in res.read_text().splitlines()]
+    assert sorted(full.images) == sorted(r["image"] for r in records)
+    n_boxes = sum(len(r["detections"]) for r in records)
+    assert len(full) == n_boxes > 0
+    by_key = {(str(i), int(d)): k for k, (i, d) in enumerate(zip(full.image, full.det, strict=True))}
+    for r in records:
+        for j, d in enumerate(r["detections"]):
+            k = by_key[(r["image"], j)]
+            assert np.allclose(full.xyxy[k], d["box"], atol=0.01) and full.brand[k] == d["brand"]
+    assert np.allclose(np.linalg.norm(full.embedding, axis=1), 1, atol=1e-3)
+
+    # a run killed after writing its results but before its last checkpoint: the file covers 3 images only
+    first3 = sorted(full.images)[:3]
+    save_regions(emb_file, full.select(np.isin(full.image, first3)))
+    _invoke(["detect", *images, "--out", res, "--resume", "--save-embeddings", emb_file, "--no-progress"])
+    resumed = load_regions(emb_file)
+    assert sorted(resumed.images) == sorted(full.images) and len(resumed) == len(full)
+    again = {(str(i), int(d)): e for i, d, e in zip(resumed.image, resumed.det, resumed.embedding, strict=True)}
+    for k, key in enumerate(zip(full.image.tolist(), full.det.tolist(), strict=True)):
+        assert float(again[key] @ full.embedding[k]) > 0.98  # re-embedded from the boxes, not re-detected
+    assert len(res.read_text().splitlines()) == len(images)
+
+
+def test_discover_without_saved_embeddings_and_bad_input(tmp_path):
+    images = sorted((DEMO / "images").iterdir())
+    res, emb_file = tmp_path / "r.jsonl", tmp_path / "emb.npz"
+    _invoke(["detect", *images, "--out", res, "--save-embeddings", emb_file, "--no-progress"])
+    a, b = tmp_path / "a", tmp_path / "b"
+    _invoke(["discover", res, "--embeddings", emb_file, "--out", a, "--min-size", 2])
+    _invoke(["discover", res, "--out", b, "--min-size", 2])  # re-embeds the regions from the images
+    ca, cb = (json.loads((d / "clusters.json").read_text())["clusters"] for d in (a, b))
+    assert [c["size"] for c in ca] == [c["size"] for c in cb]
+    assert [m["image"] for c in ca for m in c["members"]] == [m["image"] for c in cb for m in c["members"]]
+
+    csv_file = tmp_path / "r.csv"
+    csv_file.write_text("image\n")
+    bad = runner.invoke(app, ["discover", str(csv_file), "--out", str(tmp_path / "c")])
+    assert bad.exit_code == 1 and "JSONL" in bad.output
+    bad = runner.invoke(app, ["discover", "add", "999", "acme", "--registry", str(tmp_path / "reg"), "--clusters",
+                              str(a)])
+    assert bad.exit_code == 1 and "no cluster 999" in bad.output
