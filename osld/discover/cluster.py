@@ -64,8 +64,10 @@ def cluster(embeddings: np.ndarray, min_size: int = 3, min_samples: int | None =
     Returns:
         Clusters ranked by ``size * tightness``, best first, ``id`` 1, 2, ...
     """
-    from sklearn.cluster import HDBSCAN
-
+    try:
+        from sklearn.cluster import HDBSCAN
+    except ImportError:
+        raise ConfigError("clustering needs scikit-learn >= 1.3: pip install 'osld[discover]'") from None
     if min_size < 2:
         raise ConfigError(f"min_size must be >= 2, got {min_size}")
     emb = np.asarray(embeddings, np.float32)
