@@ -1,121 +1,39 @@
-"""The brand registry: a plain folder of canonical logo images, one sub-folder per brand, indexed with faiss.
-
-On-disk format (the one place it is described)::
-
-    <registry>/<brand>/<any name>.{png,jpg,jpeg,webp,bmp}   canonical images; the folder name is the brand
-    <registry>/.osld/manifest.json    format version, embedder fingerprint + dim, canonical variants, and one
-                                      entry per image: relative path, size, mtime_ns, sha256, first row, rows
-    <registry>/.osld/vectors.npy      float32 (rows, dim) L2-normalized embeddings, in manifest order
-    <registry>/.osld/index.faiss      faiss IndexFlatIP over vectors.npy (inner product = cosine)
-    <registry>/.osld/lock             file lock held while the index is written
-
-Each transparent canonical PNG is embedded as the variants in ``osld.embedder.preprocess.CANONICAL_VARIANTS``
-(composited on white, on black, and as grey on white), so that a logo printed in any colour on any background
-has a close neighbour; an opaque image is embedded once. The index is brought up to date on every use: only new
-or changed files (size/mtime, then content hash) are embedded, deleted files drop out, and an index built by a
-different embedder is rebuilt from scratch. Every file is written to a temporary name and renamed, the manifest
-last, and ``vectors.npy``'s row count and checksum are checked against the manifest on load: a torn or corrupted
-index is detected and rebuilt.
-"""
+"""``Registry``: a folder of canonical logos (one sub-folder per brand) and its faiss index (see the package doc)."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import os
 import shutil
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from osld._io import atomic_write_bytes
 from osld._onnx import file_sha256
 from osld.data.images import load_rgba
 from osld.embedder import Embedder
 from osld.embedder.preprocess import CANONICAL_VARIANTS, canonical_variants
-from osld.errors import ConfigError, ImageReadError, RegistryError, RegistryMismatchError
+from osld.errors import ConfigError, ImageReadError, RegistryError
+from osld.registry.index import load_flat_index, read_index, write_index
+from osld.registry.lock import INDEX_DIR, check_writable_layout, registry_lock
+from osld.registry.names import brand_key, find_brand_folder, validate_brand
+from osld.registry.search import Match, search_brands
 
 log = logging.getLogger("osld")
 
-FORMAT_VERSION = 1
-INDEX_DIR = ".osld"
 REGISTRY_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
-
-
-def validate_brand(name: str) -> str:
-    """Return ``name`` (NFC) if it is a safe folder name, else raise ``ConfigError``.
-
-    Unicode, spaces and punctuation are fine; path separators, ``.``/``..``, leading dots, control characters
-    and empty names are not (nothing may be written outside the registry).
-    """
-    name = unicodedata.normalize("NFC", name.strip())
-    if not name or name in (".", ".."):
-        raise ConfigError(f"invalid brand name {name!r}: empty or a relative path")
-    if name.startswith("."):
-        raise ConfigError(f"invalid brand name {name!r}: must not start with '.'")
-    if any(sep in name for sep in ("/", "\\", "\x00")) or any(unicodedata.category(c) == "Cc" for c in name):
-        raise ConfigError(f"invalid brand name {name!r}: no path separators or control characters")
-    if name.lower() == "unknown":
-        raise ConfigError("'unknown' is reserved for unmatched regions; choose another brand name")
-    if len(name.encode()) > 200:
-        raise ConfigError(f"invalid brand name {name[:40]!r}...: longer than 200 bytes")
-    return name
-
-
-@dataclass(frozen=True)
-class Match:
-    brand: str
-    sim: float
-    path: str  # registry-relative path of the closest canonical image of that brand
-
-
-@contextlib.contextmanager
-def faiss_threads(n: int | None):
-    """Temporarily set faiss' OpenMP threads: one thread for small query batches, where a thread pool competing
-    with onnxruntime's on a few cores costs more than the search itself."""
-    import faiss
-
-    if n is None:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def _sha256_array(arr: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
-
-
-def _check_entries(entries: object, rows: int) -> None:
-    """Raise ``ValueError`` unless the manifest entries are well-formed and tile rows ``0..rows`` in order."""
-    if not isinstance(entries, list):
-        raise ValueError("manifest entries are not a list")
-    row = 0
-    for e in entries:
-        if not (isinstance(e, dict) and isinstance(e.get("path"), str) and e.get("row") == row
-                and isinstance(e.get("rows"), int) and e["rows"] >= 0
-                and all(k in e for k in ("size", "mtime_ns", "sha256"))):
-            raise ValueError(f"manifest entry {e!r:.80} is malformed or out of order")
-        row += e["rows"]
-    if row != rows:
-        raise ValueError(f"manifest entries cover {row} rows, vectors.npy has {rows}")
+REGISTRY_LAYOUT = ("a registry is a folder with one sub-folder of logo images per brand "
+                   "(<registry>/<brand>/<logo>.png)")
 
 
 class Registry:
     """A folder of canonical logos and its faiss index.
 
     Args:
-        root: the registry folder (created if missing).
+        root: the registry folder (created by ``add``).
         embedder: used to embed new images; needed for ``sync``/``search``, not for ``add``/``list``.
         binary: search sign-binarized embeddings with ``faiss.IndexBinaryFlat`` (Hamming distance) instead of
             float inner product.
@@ -157,7 +75,8 @@ class Registry:
         """Images per brand, sorted by brand: exactly what the index holds once synced."""
         out: dict[str, int] = {}
         for p in self.files():
-            out[p.parent.name] = out.get(p.parent.name, 0) + 1
+            brand = unicodedata.normalize("NFC", p.parent.name)
+            out[brand] = out.get(brand, 0) + 1
         return out
 
     @staticmethod
@@ -168,112 +87,122 @@ class Registry:
         except OSError:
             return []
 
+    def _outside(self, folder: Path) -> bool:
+        """Whether ``folder`` (e.g. a symlink) resolves to somewhere other than a direct child of the registry."""
+        return folder.resolve().parent != self.root.resolve()
+
     def files(self) -> list[Path]:
-        """All canonical image files, sorted by (brand, name). Folders with invalid brand names are skipped."""
-        out = []
+        """All canonical image files, sorted by (brand, name). Folders with invalid brand names, folders that
+        resolve outside the registry and folders whose names differ from an earlier one only in case are skipped
+        with a warning."""
+        out: list[Path] = []
         if not self.root.is_dir():
             return out
+        keys: dict[str, str] = {}
         for d in sorted(self.root.iterdir()):
             if not d.is_dir() or d.name.startswith("."):
                 continue
             try:
                 validate_brand(d.name)
-            except ConfigError as e:
+                if self._outside(d):
+                    raise ConfigError(f"it resolves to {d.resolve()}, outside the registry")
+                if brand_key(d.name) in keys:
+                    raise ConfigError(f"same brand as folder {keys[brand_key(d.name)]!r} (names compare "
+                                      "case-insensitively); merge the two folders")
+            except (ConfigError, OSError) as e:
                 log.warning("skipping folder %s: %s", d, e)
                 continue
+            keys[brand_key(d.name)] = d.name
             out.extend(self._images_in(d))
         return out
+
+    def _brand_folder(self, brand: str) -> Path:
+        """The folder of ``brand``: an existing one with the same ``brand_key`` (kept as first typed), else new."""
+        folder = find_brand_folder(self.root, brand) or self.root / brand
+        if folder.is_symlink() or ((folder.exists()) and self._outside(folder)):
+            raise RegistryError(f"brand folder {folder} is a link to {folder.resolve()}; osld only writes to "
+                                "and deletes brand folders inside the registry")
+        return folder
 
     def add(self, brand: str, images: Iterable[str | Path], sync: bool = True) -> list[Path]:
         """Copy images (files, or folders of images) into ``<root>/<brand>/`` and index only them.
 
-        Each file is checked to decode before it is copied; a name clash gets a numeric suffix unless the content
-        is identical. Returns the registry paths of the added files.
+        Every file is checked to decode before anything is written, so a failed add leaves the registry as it
+        was. A name clash gets a numeric suffix unless the content is identical. ``brand`` joins an existing
+        brand whose name differs only in case (see ``osld.registry.names``). Returns the registry paths of the
+        added files (their parent is the brand folder as stored).
 
         Raises:
             ConfigError: invalid brand name, or no image given.
             ImageReadError: a given file is not a readable image.
+            RegistryError: the registry layout is unusable (``.osld`` is a file, a linked brand folder...).
         """
         brand = validate_brand(brand)
         sources: list[Path] = []
         for item in images:
             p = Path(item)
-            if p.is_dir():
-                sources.extend(self._images_in(p))
-            else:
-                sources.append(p)
+            sources.extend(self._images_in(p) if p.is_dir() else [p])
         if not sources:
             raise ConfigError(f"no images given for brand {brand!r}")
-        folder = self.root / brand
-        folder.mkdir(parents=True, exist_ok=True)
-        added = []
-        for src in sources:
+        for src in sources:  # refuse unreadable files before anything lands in the registry
             if src.suffix.lower() not in REGISTRY_EXTENSIONS:
                 raise ImageReadError(f"{src}: registry images must be one of {sorted(REGISTRY_EXTENSIONS)}")
-            load_rgba(src)  # refuse unreadable files before they land in the registry
-            dst = folder / src.name
-            src_digest = file_sha256(src) if dst.exists() else None
-            n = 1
-            while dst.exists():
-                if file_sha256(dst) == src_digest:
-                    break
-                dst = folder / f"{src.stem}_{n}{src.suffix}"
-                n += 1
-            if not dst.exists():
-                tmp = folder / f".{dst.name}.{os.getpid()}.tmp"
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, dst)
-            added.append(dst)
+            load_rgba(src)
+        # the folder lookup, the free-name check and the rename happen under the lock: concurrent adds of the
+        # same file names into one brand each get their own name
+        with registry_lock(self.root):
+            folder = self._brand_folder(brand)
+            created = not folder.exists()
+            folder.mkdir(exist_ok=True)
+            try:
+                added = [self._copy_in(src, folder) for src in sources]
+            except OSError as e:
+                if created:
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise RegistryError(f"cannot copy into {folder}: {e.strerror or e}") from e
         if sync and self.embedder is not None:
             self.sync()
         return added
 
+    @staticmethod
+    def _copy_in(src: Path, folder: Path) -> Path:
+        """Copy ``src`` to a free name in ``folder`` (or return the identical file already there). Lock held."""
+        dst = folder / src.name
+        src_digest = file_sha256(src) if dst.exists() else None
+        n = 1
+        while dst.exists():
+            if dst.is_file() and file_sha256(dst) == src_digest:
+                return dst
+            dst = folder / f"{src.stem}_{n}{src.suffix}"
+            n += 1
+        tmp = folder / f".{dst.name}.{os.getpid()}.tmp"
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dst
+
     def remove(self, brand: str) -> int:
-        """Delete a brand folder and its rows from the index; returns the number of images removed."""
+        """Delete a brand folder (matched case-insensitively) and its rows; returns the number of images removed."""
         brand = validate_brand(brand)
-        folder = self.root / brand
-        if not folder.is_dir():
+        if find_brand_folder(self.root, brand) is None:  # checked before the lock creates .osld/
             raise RegistryError(f"brand {brand!r} is not in registry {self.root}")
-        n = len(self._images_in(folder))
-        shutil.rmtree(folder)
+        with registry_lock(self.root):
+            folder = self._brand_folder(brand)
+            if not folder.is_dir():  # removed meanwhile
+                raise RegistryError(f"brand {brand!r} is not in registry {self.root}")
+            n = len(self._images_in(folder))
+            shutil.rmtree(folder)
         if self.embedder is not None:
             self.sync()
         return n
 
     # ---------- index ----------
-    def _lock(self):
-        from filelock import FileLock
-
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.index_dir / "lock"), timeout=600)
-
     def _require_embedder(self) -> Embedder:
         if self.embedder is None:
             raise RegistryError("this operation needs an embedder: Registry(path, embedder=...)")
         return self.embedder
-
-    def _read_index(self) -> tuple[dict | None, np.ndarray | None]:
-        """The stored manifest and vectors, or (None, None) with a message when missing/corrupt/partial."""
-        manifest_path = self.index_dir / "manifest.json"
-        vectors_path = self.index_dir / "vectors.npy"
-        if not manifest_path.exists():
-            if vectors_path.exists():
-                log.warning("registry index in %s is partial (no manifest.json); rebuilding it", self.index_dir)
-            return None, None
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            if not isinstance(manifest, dict):
-                raise ValueError("manifest.json is not a JSON object")
-            vectors = np.load(vectors_path, allow_pickle=False)
-            if manifest.get("format") != FORMAT_VERSION:
-                raise ValueError(f"format {manifest.get('format')} != {FORMAT_VERSION}")
-            if vectors.shape != (manifest["rows"], manifest["dim"]) or _sha256_array(vectors) != manifest["sha256"]:
-                raise ValueError("vectors.npy does not match manifest.json")
-            _check_entries(manifest["entries"], manifest["rows"])
-            return manifest, vectors
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            log.warning("registry index in %s is corrupt or partial (%s); rebuilding it", self.index_dir, e)
-            return None, None
 
     def _scan_state(self) -> tuple:
         state = []
@@ -285,13 +214,27 @@ class Registry:
             state.append((str(p), st.st_size, st.st_mtime_ns))
         return tuple(state)
 
+    def _check_is_registry(self) -> None:
+        """Refuse to create ``.osld/`` in a folder that is no registry (e.g. ``--registry`` pointed at photos)."""
+        check_writable_layout(self.root)
+        if not self.index_dir.is_dir() and not self.files():
+            what = "does not exist" if not self.root.exists() else "has no brand sub-folders with images"
+            raise RegistryError(f"{self.root} is not a registry: it {what}; {REGISTRY_LAYOUT}. Start one with "
+                                f"`osld register BRAND IMAGES --registry {self.root}`")
+
     def sync(self, progress: bool = False) -> dict[str, int]:
         """Bring the index up to date with the folder; returns counts of ``added``, ``changed``, ``removed``,
         ``kept`` and ``failed`` files. Unreadable images are skipped with a warning; they are retried when the
-        folder changes or in a new process."""
+        folder changes or in a new process.
+
+        Raises:
+            RegistryError: ``root`` has neither an index nor brand folders with images (nothing is written), or
+                ``.osld`` is not a folder.
+        """
         embedder = self._require_embedder()
-        with self._lock():
-            manifest, vectors = self._read_index()
+        self._check_is_registry()
+        with registry_lock(self.root):
+            manifest, vectors = read_index(self.index_dir)
             variants = list(CANONICAL_VARIANTS)
             if manifest is not None and (manifest.get("embedder") != embedder.fingerprint
                                          or manifest.get("variants") != variants):
@@ -343,15 +286,18 @@ class Registry:
                 n_rows += len(block)
             all_vectors = np.concatenate(blocks) if blocks else np.zeros((0, embedder.dim), np.float32)
             if manifest is None or metadata_changed or any(stats[k] for k in ("added", "changed", "removed")):
-                self._write_index(out_entries, all_vectors, embedder, variants)
-            self._load(out_entries, all_vectors)
+                index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants)
+            else:  # unchanged: the stored index, if its checksum says it belongs to these vectors
+                index = load_flat_index(self.index_dir, manifest, all_vectors)
+            self._load(out_entries, all_vectors, index)
             self._synced_state = tuple(state)
             self._checked_at = time.monotonic()
         return stats
 
     def rebuild(self, progress: bool = False) -> dict[str, int]:
         """Drop the index and re-embed every image."""
-        with self._lock():
+        self._check_is_registry()
+        with registry_lock(self.root):
             for name in ("manifest.json", "vectors.npy", "index.faiss"):
                 (self.index_dir / name).unlink(missing_ok=True)
         return self.sync(progress=progress)
@@ -383,43 +329,20 @@ class Registry:
         bar.close()
         return out
 
-    def _write_index(self, entries: list[dict], vectors: np.ndarray, embedder: Embedder, variants: list[str]) -> None:
-        import io
-
-        import faiss
-
-        buf = io.BytesIO()
-        np.save(buf, vectors.astype(np.float32), allow_pickle=False)
-        atomic_write_bytes(self.index_dir / "vectors.npy", buf.getvalue())
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(np.ascontiguousarray(vectors, np.float32))
-        atomic_write_bytes(self.index_dir / "index.faiss", faiss.serialize_index(index).tobytes())
-        manifest = {"format": FORMAT_VERSION, "embedder": embedder.fingerprint, "dim": int(vectors.shape[1]),
-                    "variants": variants, "rows": int(len(vectors)), "sha256": _sha256_array(vectors),
-                    "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "entries": entries}
-        atomic_write_bytes(self.index_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
-
-    def _load(self, entries: list[dict], vectors: np.ndarray) -> None:
+    def _load(self, entries: list[dict], vectors: np.ndarray, flat_index) -> None:
         import faiss
 
         self._vectors = np.ascontiguousarray(vectors, np.float32)
         self._row_paths = [e["path"] for e in entries for _ in range(e["rows"])]
-        self._row_brands = np.array([p.split("/", 1)[0] for p in self._row_paths], dtype=object)
-        dim = self._vectors.shape[1]
-        index = None
-        stored = self.index_dir / "index.faiss"
+        # NFC: a folder created by hand on macOS has a decomposed name; results show the composed one
+        self._row_brands = np.array([unicodedata.normalize("NFC", p.split("/", 1)[0]) for p in self._row_paths],
+                                    dtype=object)
         if self.binary:
-            index = faiss.IndexBinaryFlat(dim)
+            index = faiss.IndexBinaryFlat(self._vectors.shape[1])
             index.add(np.packbits(self._vectors > 0, axis=1))
-        elif stored.exists():
-            with contextlib.suppress(RuntimeError):  # unreadable: rebuilt from vectors.npy below
-                index = faiss.read_index(str(stored))
-            if index is not None and (index.ntotal != len(self._vectors) or index.d != dim):
-                index = None
-        if index is None:
-            index = faiss.IndexFlatIP(dim)
-            index.add(self._vectors)
-        self._index = index
+            self._index = index
+        else:
+            self._index = flat_index
 
     def _ensure_synced(self) -> None:
         if self._index is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
@@ -462,36 +385,5 @@ class Registry:
         """
         if refresh or self._index is None:
             self._ensure_synced()
-        emb = np.ascontiguousarray(emb, np.float32)
-        if emb.ndim != 2 or emb.shape[1] != self._vectors.shape[1]:
-            raise RegistryMismatchError(f"query embeddings have shape {emb.shape}; registry dim is "
-                                        f"{self._vectors.shape[1]}")
-        if len(emb) == 0 or len(self._row_paths) == 0:
-            return [[] for _ in range(len(emb))]
-        n_rows = min(len(self._row_paths), rows or max(64, 8 * k))
-        with faiss_threads(1 if len(emb) < 64 else None):
-            if self.binary:
-                # Hamming search over sign bits finds the candidates; their exact cosine keeps the similarity on
-                # the same scale as float search (and as MatchConfig.min_sim)
-                hamming, idx = self._index.search(np.packbits(emb > 0, axis=1), n_rows)
-                if self.rescore:
-                    sims = np.einsum("qkd,qd->qk", self._vectors[np.maximum(idx, 0)], emb)
-                    order = np.argsort(-sims, axis=1, kind="stable")
-                    idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
-                else:
-                    sims = np.cos(np.pi * hamming.astype(np.float32) / self._vectors.shape[1])
-            else:
-                sims, idx = self._index.search(emb, n_rows)
-        results = []
-        for srow, irow in zip(sims, idx, strict=True):
-            best: dict[str, Match] = {}
-            for s, i in zip(srow, irow, strict=True):
-                if i < 0:
-                    continue
-                brand = self._row_brands[i]
-                if brand not in best:  # rows come sorted by similarity: the first one per brand is its best
-                    best[brand] = Match(brand, float(s), self._row_paths[i])
-                    if len(best) == k:
-                        break
-            results.append(list(best.values()))
-        return results
+        return search_brands(self._index, self._vectors, self._row_brands, self._row_paths, emb, k, rows,
+                             self.binary, self.rescore)
