@@ -191,7 +191,7 @@ def detect(
     import sys
     import time
 
-    from osld.data.images import iter_image_files
+    from osld.data.images import describe_skipped, iter_image_files
     from osld.output import ResultWriter, done_images
     from osld.pipeline import Pipeline
     from osld.vis import save_annotated
@@ -209,12 +209,14 @@ def detect(
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
                                         conf=conf, imgsz=imgsz, tile=tile, binary=binary, min_sim=min_sim,
                                         top_k=top_k)
-        if pipe.registry is not None and not pipe.registry.brands():
+        if pipe.registry is not None and not pipe.registry.brands() and pipe.registry.index_dir.is_dir():
             typer.secho(f"warning: registry {registry} has no brand folders with images; every logo will be "
                         "'unknown'", fg=typer.colors.YELLOW, err=True)
-        files = list(iter_image_files(inputs))
+        not_images: list[Path] = []
+        files = list(iter_image_files(inputs, skipped=not_images))
         skip = {os.path.abspath(p) for p in done_images(out, fmt.value)} if resume else set()
         todo = [f for f in files if os.path.abspath(f) not in skip]
+        n_done = len(files) - len(todo)
         if not files and not videos:
             typer.secho("warning: no images found in the given inputs", fg=typer.colors.YELLOW, err=True)
         started = time.time()
@@ -254,9 +256,13 @@ def detect(
         typer.echo(f"{len(videos)} videos: {vids.frames} frames ({vids.failed} failed, {vids.skipped} skipped as "
                    f"done), {vids.boxes} detections", err=out is None)
     found = ", ".join(f"{b} ({n})" for b, n in sorted(brands.items(), key=lambda x: -x[1])) or "none"
-    typer.echo(f"{n_ok + n_failed} images ({n_failed} failed, {len(skip)} skipped as done), {n_boxes} detections, "
+    typer.echo(f"{n_ok + n_failed} images ({n_failed} failed, {n_done} skipped as done), {n_boxes} detections, "
                f"brands: {found}; {seconds:.1f} s, {(n_ok + n_failed) / max(seconds, 1e-9):.1f} images/s",
                err=out is None)
+    video_paths = {os.path.abspath(v) for v in videos}  # read by the video path, not skipped
+    not_images = [p for p in not_images if os.path.abspath(p) not in video_paths]
+    if not_images:
+        typer.echo(f"not read (extension not supported): {describe_skipped(not_images)}", err=True)
     if videos and ((strict and vids.failed) or (not todo and vids.failed and not vids.frames)):
         sys.exit(1)
     if (strict and n_failed) or (todo and n_failed == len(todo)):
@@ -292,7 +298,7 @@ def register(
         stats = reg.sync(progress=True)
     except OsldError as e:
         _fail(e)
-    typer.echo(f"{brand}: {len(added)} image(s) in {registry / brand}; index: {stats['added']} added, "
+    typer.echo(f"{added[0].parent.name}: {len(added)} image(s) in {added[0].parent}; index: {stats['added']} added, "
                f"{stats['changed']} changed, {stats['removed']} removed, {stats['kept']} unchanged")
 
 

@@ -1,5 +1,9 @@
 """Result writers: JSON Lines (one record per image, flushed per image, resumable) and CSV (one row per box).
 
+``--resume`` matches images by ``abspath`` (the absolute path when the record was written, so a resumed run may
+start from another working directory; ``image`` stays as the user typed it). A CSV image counts as done only when
+all of its ``image_rows`` rows are there: a torn multi-row write is cut off and the image redone.
+
 File names that are not valid UTF-8 (Python keeps their bytes as lone surrogates) never crash a writer: a JSONL
 record holding one is written with ``\\uXXXX`` escapes (``ensure_ascii``), which ``json.loads`` turns back into
 the same ``str``; a CSV file keeps the original bytes (``surrogateescape``), so ``--resume`` still matches them.
@@ -17,7 +21,7 @@ from typing import IO, Any
 from osld.types import Detections
 
 CSV_FIELDS = ["image", "width", "height", "x1", "y1", "x2", "y2", "score", "brand", "similarity", "alternatives",
-              "error"]
+              "error", "abspath", "image_rows"]
 
 
 def to_record(path: str | Path, detections: Detections | None, error: str | None) -> dict[str, Any]:
@@ -48,23 +52,59 @@ def _repair_tail(path: Path) -> None:
         f.truncate(cut)
 
 
+def _record_key(image: str, abspath: str | None) -> str:
+    return abspath or image  # files written before ``abspath`` existed: the path as typed
+
+
+def _csv_done(path: Path) -> set[str]:
+    """Images whose rows are all in the CSV; a torn last image (fewer rows than its ``image_rows``) is cut off."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    sio = io.StringIO(text, newline="")
+    reader = csv.reader(sio)
+    header = next(reader, None)
+    if not header:
+        return set()
+    col = {name: i for i, name in enumerate(header)}
+    groups: list[list] = []  # [key, start offset, rows seen, rows expected or None], consecutive rows of one image
+    while True:
+        start = sio.tell()
+        row = next(reader, None)
+        if row is None:
+            break
+        if len(row) != len(header):
+            continue
+        key = _record_key(row[col["image"]], row[col["abspath"]] if "abspath" in col else None)
+        n = row[col["image_rows"]] if "image_rows" in col else ""
+        expected = int(n) if n.isdigit() else None
+        if groups and groups[-1][0] == key:
+            groups[-1][2] += 1
+        else:
+            groups.append([key, start, 1, expected])
+    if groups and groups[-1][3] is not None and groups[-1][2] < groups[-1][3]:
+        # interrupted in the middle of one image's rows: drop them so the resumed run writes the image whole
+        with open(path, "rb+") as f:
+            f.truncate(len(text[: groups[-1][1]].encode("utf-8", "surrogateescape")))
+        groups.pop()
+    return {g[0] for g in groups if g[3] is None or g[2] >= g[3]}
+
+
 def done_images(path: str | Path, fmt: str = "jsonl") -> set[str]:
-    """Images already written to an existing output file (for ``--resume``)."""
+    """Images already written to an existing output file (for ``--resume``): their ``abspath`` (or, in files
+    from older versions, ``image``). Repairs a torn tail so that appending stays valid."""
     path = Path(path)
     if not path.exists():
         return set()
     _repair_tail(path)
+    if fmt != "jsonl":
+        return _csv_done(path)
     done = set()
     with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
-        if fmt == "jsonl":
-            for line in f:
-                try:
-                    done.add(json.loads(line)["image"])
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue
-        else:
-            for row in csv.DictReader(f):
-                done.add(row["image"])
+        for line in f:
+            try:
+                rec = json.loads(line)
+                done.add(_record_key(rec["image"], rec.get("abspath")))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                continue
     return done
 
 
@@ -96,7 +136,11 @@ class ResultWriter:
         self._csv = None
         self._buf = io.StringIO()
         if fmt == "csv":
-            self._csv = csv.DictWriter(self._buf, fieldnames=CSV_FIELDS)
+            fields = CSV_FIELDS
+            if append:  # keep an existing file's columns (one written before abspath/image_rows existed)
+                with open(self.path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+                    fields = next(csv.reader(f), None) or CSV_FIELDS
+            self._csv = csv.DictWriter(self._buf, fieldnames=fields, extrasaction="ignore")
             if not append:
                 self._csv.writeheader()
                 self._emit(self._take())
@@ -124,14 +168,17 @@ class ResultWriter:
     def write(self, path: str | Path, detections: Detections | None, error: str | None) -> None:
         """Append one image's record(s), then flush and fsync (a crash loses at most the record being written)."""
         record = to_record(path, detections, error)
+        abspath = os.path.abspath(path)
         if self._csv is None:
+            record["abspath"] = abspath
             line = json.dumps(record, ensure_ascii=False) + "\n"
             if not self._encodable(line):  # e.g. a non-UTF-8 file name: exact, reversible \uXXXX escapes
                 line = json.dumps(record) + "\n"
             self._fh.write(line)
         else:
-            base = {"image": record["image"], "width": record["width"], "height": record["height"], "error": error}
             rows = record["detections"] or [{}]  # an image with no box still gets one row
+            base = {"image": record["image"], "width": record["width"], "height": record["height"], "error": error,
+                    "abspath": abspath, "image_rows": len(rows)}
             for d in rows:
                 box = d.get("box", [None] * 4)
                 self._csv.writerow({**base, "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],

@@ -37,7 +37,7 @@ def test_detect_jsonl_schema(tmp_path, registry):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [Path(r["image"]).name for r in records] == ["car_bmw.jpg", "composite_1.jpg"]
     for r in records:
-        assert set(r) == {"image", "width", "height", "detections", "error"}
+        assert set(r) == {"image", "width", "height", "detections", "error", "abspath"}
         assert r["error"] is None and r["width"] > 0
         for d in r["detections"]:
             assert set(d) == {"box", "score", "brand", "similarity", "alternatives"}

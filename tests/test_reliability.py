@@ -458,7 +458,7 @@ def test_writer_flushes_each_record_and_survives_undecodable_names(tmp_path, fmt
             writer.write(Path(name), det, None if det is not None else f"{name}: bad")
             # visible to another reader before the writer is closed
             assert len(done_images(out, fmt)) == i + 1
-    assert done_images(out, fmt) == set(names)
+    assert done_images(out, fmt) == {os.path.abspath(n) for n in names}  # resume matches absolute paths
     if fmt == "jsonl":
         assert [r["image"] for r in _records(out)] == names  # valid UTF-8 JSON, names round-trip exactly
 
@@ -470,7 +470,7 @@ def test_done_images_repairs_a_torn_last_line(tmp_path):
         w.write("b.png", None, "b.png: bad")
     with open(out, "ab") as f:
         f.write(b'{"image": "c.png", "wid')  # kill -9 in the middle of a write
-    assert done_images(out) == {"a.png", "b.png"}
+    assert done_images(out) == {os.path.abspath("a.png"), os.path.abspath("b.png")}
     with ResultWriter(out, append=True) as w:
         w.write("c.png", None, "c.png: bad")
     assert [r["image"] for r in _records(out)] == ["a.png", "b.png", "c.png"]

@@ -14,7 +14,10 @@ conversions, so their copies stay small (peak about 5 bytes per decoded pixel; u
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 import struct
 import sys
 import threading
@@ -80,19 +83,37 @@ def _pillow_open():
     return open_
 
 
-def _open(path: Path) -> Image.Image:
-    """``Image.open`` (header only) with osld's size limits instead of Pillow's warning."""
-    with _OPEN_LOCK, warnings.catch_warnings():
-        # we check the size ourselves (MAX_PIXELS / MAX_DECODE_PIXELS) and may decode a large JPEG at 1/8
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # "Corrupt EXIF data" etc.
-        img = _pillow_open()(path)
-    width, height = img.size
-    if width * height > MAX_PIXELS:
-        img.close()
-        raise ImageReadError(f"{path}: {width}x{height} image has {width * height:,} pixels, more than the "
-                             f"{MAX_PIXELS:,}-pixel limit (decompression-bomb guard)")
-    return img
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file. Opened non-blocking: opening a FIFO for
+    reading otherwise waits for a writer forever (and a thread stuck there ignores Ctrl-C)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise ImageReadError(f"{path}: not a regular file (a FIFO, socket or device)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` (header only) of a regular file, with osld's size limits instead of Pillow's warning."""
+    with os.fdopen(_open_regular(path), "rb") as f:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            # we check the size ourselves (MAX_PIXELS / MAX_DECODE_PIXELS) and may decode a large JPEG at 1/8
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # "Corrupt EXIF data" etc.
+            img = _pillow_open()(f)
+        with img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageReadError(f"{path}: {width}x{height} image has {width * height:,} pixels, more than the "
+                                     f"{MAX_PIXELS:,}-pixel limit (decompression-bomb guard)")
+            yield img
 
 
 def _check_decode_size(path: Path, img: Image.Image, hint: str = "") -> None:
@@ -239,11 +260,13 @@ def load_rgba(path: str | os.PathLike) -> np.ndarray:
         raise _read_error(path, e) from e
 
 
-def iter_image_files(inputs: Iterable[str | os.PathLike], recursive: bool = True) -> Iterator[Path]:
+def iter_image_files(inputs: Iterable[str | os.PathLike], recursive: bool = True,
+                     skipped: list[Path] | None = None) -> Iterator[Path]:
     """Yield image files from files and folders, sorted per folder, each real file once (symlink loops safe).
 
     Explicit file arguments are yielded whatever their extension (so a bad one is reported, not skipped);
-    folders contribute files with an image extension.
+    folders contribute files with an image extension (``IMAGE_EXTENSIONS``). The other non-hidden files met in
+    folders are appended to ``skipped`` if given (see ``describe_skipped``).
     """
     seen_dirs: set[str] = set()
     seen_files: set[str] = set()
@@ -270,6 +293,8 @@ def iter_image_files(inputs: Iterable[str | os.PathLike], recursive: bool = True
                     yield from walk(p)
             elif p.suffix.lower() in IMAGE_EXTENSIONS:
                 yield p
+            elif skipped is not None:
+                skipped.append(p)
 
     for item in inputs:
         p = Path(item)
@@ -284,3 +309,13 @@ def iter_image_files(inputs: Iterable[str | os.PathLike], recursive: bool = True
             if key not in seen_files:
                 seen_files.add(key)
                 yield p
+
+
+def describe_skipped(paths: Iterable[Path], first: int = 3) -> str:
+    """One line naming files skipped for their extension, by extension: count and the first few names, e.g.
+    ``.heic: 3 (a.heic, b.heic, c.heic), .txt: 1 (notes.txt)``; empty if none."""
+    by_ext: dict[str, list[Path]] = {}
+    for p in paths:
+        by_ext.setdefault(p.suffix.lower() or "(no extension)", []).append(p)
+    return ", ".join(f"{ext}: {len(ps)} ({', '.join(p.name for p in ps[:first])}{', ...' if len(ps) > first else ''})"
+                     for ext, ps in sorted(by_ext.items(), key=lambda x: (-len(x[1]), x[0])))
