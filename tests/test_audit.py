@@ -316,12 +316,14 @@ def test_mutation_corpus_gives_one_clean_result_per_file(tmp_path, pipeline):
 
 
 def _args(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**{"mutations": 100, "registers": 3, "images": 10, "seed": 0, **kw})
+    return argparse.Namespace(**{"mutations": 100, "registers": 2, "images": 10, "seed": 0, **kw})
 
 
-@pytest.mark.parametrize("name", ["kill-csv", "register", "corrupt"])
+@pytest.mark.parametrize("name", ["kill-csv", "register"])
 def test_audit_script_check(tmp_path, weights_dir, name):
-    """kill -9 + --resume for CSV (JSONL: test_reliability), concurrent same-brand registers, .osld corruptions."""
+    """kill -9 + --resume for CSV (JSONL: test_reliability), concurrent same-brand registers (CLI processes).
+    The ``.osld/`` corruptions run in test_reliability (vectors, manifest) and above (index.faiss, 0-byte,
+    ``.osld`` as a file); ``scripts/audit.py`` runs them all together."""
     detail = audit.CHECKS[name](tmp_path, _args())
     assert detail and "skipped" not in detail
 

@@ -88,8 +88,9 @@ class Registry:
             return []
 
     def _outside(self, folder: Path) -> bool:
-        """Whether ``folder`` (e.g. a symlink) resolves to somewhere other than a direct child of the registry."""
-        return folder.resolve().parent != self.root.resolve()
+        """Whether ``folder``, a link, resolves to somewhere other than a direct child of the registry (a real
+        folder listed in the registry is inside it: no ``resolve`` for those, scans stay cheap)."""
+        return folder.is_symlink() and folder.resolve().parent != self.root.resolve()
 
     def files(self) -> list[Path]:
         """All canonical image files, sorted by (brand, name). Folders with invalid brand names, folders that
@@ -119,7 +120,7 @@ class Registry:
     def _brand_folder(self, brand: str) -> Path:
         """The folder of ``brand``: an existing one with the same ``brand_key`` (kept as first typed), else new."""
         folder = find_brand_folder(self.root, brand) or self.root / brand
-        if folder.is_symlink() or ((folder.exists()) and self._outside(folder)):
+        if folder.is_symlink():
             raise RegistryError(f"brand folder {folder} is a link to {folder.resolve()}; osld only writes to "
                                 "and deletes brand folders inside the registry")
         return folder
