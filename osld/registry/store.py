@@ -154,8 +154,8 @@ class Registry:
         with registry_lock(self.root):
             folder = self._brand_folder(brand)
             created = not folder.exists()
-            folder.mkdir(exist_ok=True)
             try:
+                folder.mkdir(exist_ok=True)
                 added = [self._copy_in(src, folder) for src in sources]
             except OSError as e:
                 if created:
