@@ -473,6 +473,10 @@ app.command("report")(report_command)
 
 app.command("bench")(bench_command)
 
+from osld.serve.cli import serve_command  # noqa: E402  (FastAPI is imported only when the command runs)
+
+app.command("serve")(serve_command)
+
 
 def main() -> None:
     app()
