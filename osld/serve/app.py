@@ -9,7 +9,6 @@ from importlib import resources
 from typing import Annotated
 
 import anyio
-
 from fastapi import Depends, FastAPI, File, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response

@@ -43,7 +43,7 @@ def test_detect_returns_the_cli_record(client, demo_copy):
 
 
 def test_detect_several_images_in_order_and_query_thresholds(client):
-    files = sorted((DEMO / "images").glob("*.jpg"))[:3]
+    files = [BMW, DEMO / "images" / "car_toyota.jpg"]
     r = client.post("/v1/detect", files=upload(*files))
     recs = r.json()["results"]
     assert [x["image"] for x in recs] == [p.name for p in files]
@@ -71,14 +71,12 @@ def _bad_uploads(tmp_path: Path) -> dict[str, tuple[list, int]]:
     }
 
 
-@pytest.mark.parametrize("kind", ["not an image", "truncated", "decompression bomb", "over-size",
-                                  "wrong content type", "too many files"])
-def test_bad_input_is_a_clear_4xx_and_the_server_keeps_serving(client, tmp_path, kind):
-    files, status = _bad_uploads(tmp_path)[kind]
-    r = client.post("/v1/detect", files=files)
-    assert r.status_code == status, r.text
-    msg = r.json()["error"]
-    assert isinstance(msg, str) and "\n" not in msg and "Traceback" not in msg and len(msg) < 300
+def test_bad_input_is_a_clear_4xx_and_the_server_keeps_serving(client, tmp_path):
+    for kind, (files, status) in _bad_uploads(tmp_path).items():
+        r = client.post("/v1/detect", files=files)
+        assert r.status_code == status, (kind, r.text)
+        msg = r.json()["error"]
+        assert isinstance(msg, str) and "\n" not in msg and "Traceback" not in msg and len(msg) < 300, kind
     assert client.post("/v1/detect", files=upload(BMW)).status_code == 200
 
 

@@ -54,7 +54,7 @@ function renderResults() {
     const rows = dets.map((d, i) => {
       const [x1, y1, x2, y2] = d.box, known = d.brand !== "unknown";
       const value = d.confidence != null ? d.confidence : d.similarity;
-      const box = el("div", { class: "box" + (known ? "" : " unknown") + (y1 / record.height < 0.06 ? " below" : ""),
+      const box = el("div", { class: "box" + (known ? "" : " unknown") + (y1 / record.height < 0.06 ? " inside" : ""),
                               "data-brand": d.brand, "data-score": d.score });
       box.style.left = (100 * x1 / record.width) + "%";
       box.style.top = (100 * y1 / record.height) + "%";
