@@ -1,5 +1,6 @@
 """The FastAPI app of ``osld serve``: routes, auth on writes, JSON errors, Prometheus metrics, the web page."""
 
+import asyncio
 import logging
 import secrets
 import time
@@ -196,16 +197,20 @@ def create_app(pipe: Pipeline, config: ServeConfig | None = None) -> FastAPI:
         if top_k is not None and top_k > config.max_top_k:
             raise UploadError(422, f"top_k {top_k} is above this server's maximum {config.max_top_k}")
         uploads = await read_uploads(files)
-        records, failures = [], []
-        for name, data, ctype in uploads:
+        records: list = [None] * len(uploads)
+        failures, pending = [], []
+        for i, (name, data, ctype) in enumerate(uploads):
             try:
                 image = await anyio_run(service.decode, data, name, ctype)
             except UploadError as e:
                 failures.append(e)
-                records.append({"image": name, "width": None, "height": None, "detections": [], "error": e.message})
+                records[i] = {"image": name, "width": None, "height": None, "detections": [], "error": e.message}
                 m["images"].labels("rejected").inc()
                 continue
-            records.append(await service.detect(image, name, conf, min_sim, top_k))
+            pending.append((i, service.detect(image, name, conf, min_sim, top_k)))
+        # one request's images are submitted together, so they can share a model call
+        for (i, _), rec in zip(pending, await asyncio.gather(*(c for _, c in pending)), strict=True):
+            records[i] = rec
             m["images"].labels("ok").inc()
         if failures and len(failures) == len(records):
             raise failures[0]
