@@ -201,14 +201,18 @@ def main(shared: Path = typer.Option(Path("../shared")), out: Path = typer.Optio
     half = [int(hashlib.sha1(Path(r["image"]).name.encode()).hexdigest(), 16) % 2 for r in records]
     tune = [r for r, h in zip(records, half, strict=True) if h == 0]
     test = [r for r, h in zip(records, half, strict=True) if h == 1]
-    grid = [FusionConfig(*v) for v in itertools.product((0.7, 0.8, 0.9), (0.02, 0.05, 0.1),
-                                                        (0.8, 0.85, 0.9, 0.95, 1.0), (0.9, 0.95, 1.0, 1.01))]
+    grid = [FusionConfig(*v) for v in itertools.product((0.6, 0.7, 0.8, 0.9), (0.02, 0.05, 0.1),
+                                                        (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0),
+                                                        (0.8, 0.85, 0.9, 0.95, 1.0, 1.01))]
 
     def objective(s: dict) -> float:  # right names gained minus wrong names (on and off GT) added
         return s["brand_recall"] * s["gt_boxes"] - s["wrong"] - 0.5 * s["named_off_gt"]
 
-    best = max(grid, key=lambda c: objective(score(tune, min_sim, c)))
-    best_rec = max(grid, key=lambda c: objective(score(tune, min_sim, c, "scores_rec")))
+    def strictness(c: FusionConfig) -> float:  # among equally good rules, the one that trusts text least
+        return c.t_tie + c.t_name + c.t_override - c.margin
+
+    best = max(grid, key=lambda c: (objective(score(tune, min_sim, c)), strictness(c)))
+    best_rec = max(grid, key=lambda c: (objective(score(tune, min_sim, c, "scores_rec")), strictness(c)))
     report = {"min_sim": min_sim, "chosen": best.__dict__, "chosen_rec_only": best_rec.__dict__,
               "n_images": {"tune": len(tune), "test": len(test)},
               "registry": kinds,

@@ -87,11 +87,13 @@ def test_aliases_txt_is_honoured(reader, tmp_path):
 
 def test_fusion_breaks_a_close_visual_call_for_the_brand_read(nvidia_scores):
     _, scores = nvidia_scores
-    close = [("intel", 0.62), ("nvidia", 0.60), ("python", 0.41)]  # visually intel by a hair
+    close = [("intel", 0.61), ("nvidia", 0.60), ("python", 0.41)]  # visually intel by a hair
     assert fuse(close, {}, 0.45, FusionConfig()) == ("intel", "visual")
     assert fuse(close, scores, 0.45, FusionConfig()) == ("nvidia", "tie")
-    # a clear visual call is not overturned by default
-    assert fuse([("intel", 0.90), ("nvidia", 0.50)], scores, 0.45, FusionConfig())[0] == "intel"
+    # a clear visual call is not overturned by an approximate read, only by an exact one
+    assert fuse([("intel", 0.90), ("nvidia", 0.50)], {"nvidia": 0.95}, 0.45, FusionConfig())[0] == "intel"
+    assert fuse([("intel", 0.90), ("nvidia", 0.50)], scores, 0.45, FusionConfig()) == ("nvidia", "override")
+    assert fuse([("intel", 0.90)], scores, 0.45, FusionConfig(t_override=1.01))[0] == "intel"
     # below the visual threshold, a strong read names the region
     assert fuse([("intel", 0.30), ("nvidia", 0.20)], scores, 0.45, FusionConfig()) == ("nvidia", "named")
 
@@ -149,3 +151,12 @@ def test_ocr_loads_and_reads_with_the_network_blocked():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["attempts"] == []
     assert normalize_text("".join(out["read"])) == "offline", out
+
+
+def test_detect_has_a_text_flag():
+    from typer.testing import CliRunner
+
+    from osld.cli import app
+
+    result = CliRunner().invoke(app, ["detect", "--help"])
+    assert result.exit_code == 0 and "--text" in result.output

@@ -77,19 +77,23 @@ class BrandTexts:
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """How text evidence changes a region's brand (thresholds chosen on a tuning split, see README).
+    """How text evidence changes a region's brand.
+
+    The defaults were chosen on the tuning half of real photos (``benchmarks/text_eval.py``, README "Reading
+    text"): the strictest rule among those with the best tuning score. A text score of 1.0 means the brand's
+    normalized name (or an alias) was read exactly, alone or inside a longer read.
 
     Attributes:
         t_tie: text score from which the read brand wins a close visual call.
         margin: a visual call is close when the read brand's similarity is within this of the best one.
         t_name: text score from which the read brand names a region the visual match left ``unknown``.
-        t_override: text score from which the read brand replaces a different confident visual match (> 1: never).
+        t_override: text score from which the read brand replaces a different visual match (> 1: never).
     """
 
-    t_tie: float = 0.8
-    margin: float = 0.05
-    t_name: float = 0.9
-    t_override: float = 1.01
+    t_tie: float = 0.9
+    margin: float = 0.02
+    t_name: float = 1.0
+    t_override: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("t_tie", "t_name"):
