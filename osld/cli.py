@@ -183,6 +183,8 @@ def detect(
     fps: float = typer.Option(2.0, help="Video frames analysed per second of video (0: every frame)."),
     save_embeddings: Path | None = typer.Option(None, help="Write every image region's embedding, keyed to image "
                                                 "and box, to this .npz file (for `osld discover`)."),
+    text: bool = typer.Option(False, "--text", help="Also read the words in each region (OCR, [text] extra) and "
+                              "match them to the brand names (folder name + aliases.txt)."),
 ) -> None:
     """Find logos in images and videos (mp4, mov, mkv, webm, avi: one record per sampled frame) and name brands."""
     import contextlib
@@ -208,7 +210,7 @@ def detect(
     try:
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
                                         conf=conf, imgsz=imgsz, tile=tile, binary=binary, min_sim=min_sim,
-                                        top_k=top_k)
+                                        top_k=top_k, text=text)
         if pipe.registry is not None and not pipe.registry.brands() and pipe.registry.index_dir.is_dir():
             typer.secho(f"warning: registry {registry} has no brand folders with images; every logo will be "
                         "'unknown'", fg=typer.colors.YELLOW, err=True)

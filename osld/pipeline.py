@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from osld.embedder import Embedder, load_embedder
 from osld.errors import ConfigError, ModelLoadError, OsldError, RegistryMismatchError
 from osld.registry import Registry
 from osld.types import UNKNOWN, Detections
+
+if TYPE_CHECKING:
+    from osld.text import TextMatcher
 
 log = logging.getLogger("osld")
 
@@ -89,6 +93,8 @@ class Pipeline:
         match: naming thresholds.
         max_side: decode large JPEGs at reduced size (longest side >= this); boxes are still reported in
             original pixels.
+        text: also read the words in each region and fuse them with the visual match (``osld.text``; True for
+            the defaults, or a ``TextMatcher``). Needs the ``[text]`` extra.
 
     Example:
         >>> pipe = Pipeline.from_pretrained(registry="datasets/demo/logos")
@@ -97,7 +103,7 @@ class Pipeline:
     """
 
     def __init__(self, detector: Detector, embedder: Embedder, registry: Registry | str | Path | None = None,
-                 match: MatchConfig | None = None, max_side: int | None = 1024):
+                 match: MatchConfig | None = None, max_side: int | None = 1024, text: bool | TextMatcher = False):
         self.detector = detector
         self.embedder = embedder
         if registry is not None and not isinstance(registry, Registry):
@@ -110,15 +116,20 @@ class Pipeline:
         self.registry = registry
         self.match = match or MatchConfig()
         self.max_side = max_side
+        if text is True:
+            from osld.text import TextMatcher
+            text = TextMatcher()
+        self.text = text or None
 
     @classmethod
     def from_pretrained(cls, registry: Registry | str | Path | None = None, detector: str | Path | None = None,
                         embedder: str | Path | None = None, device: str = "auto", conf: float | None = None,
                         threads: int | None = None, binary: bool = False, imgsz: int | None = None, tile: int = 1,
-                        **match_kwargs) -> Pipeline:
+                        text: bool | TextMatcher = False, **match_kwargs) -> Pipeline:
         """The shipped ONNX models (``weights/``), or the given ONNX files, with a registry folder.
 
-        ``imgsz`` and ``tile`` go to the detector (``OnnxDetector``); other keywords to ``MatchConfig``.
+        ``imgsz`` and ``tile`` go to the detector (``OnnxDetector``); ``text`` as in ``Pipeline``; other keywords
+        to ``MatchConfig``.
         """
         weights = None if detector and embedder else default_weights_dir()
         det = load_detector(detector or weights / "detector.onnx", conf=conf, device=device, threads=threads,
@@ -126,7 +137,8 @@ class Pipeline:
         emb = load_embedder(embedder or weights / "embedder.onnx", device=device, threads=threads)
         if registry is not None and not isinstance(registry, Registry):
             registry = Registry(registry, emb, binary=binary)
-        return cls(det, emb, registry, MatchConfig(**{k: v for k, v in match_kwargs.items() if v is not None}))
+        return cls(det, emb, registry, MatchConfig(**{k: v for k, v in match_kwargs.items() if v is not None}),
+                   text=text)
 
     # ---------- core ----------
     def process(self, images: list[np.ndarray], refresh_registry: bool = True) -> list[Detections]:
@@ -148,9 +160,10 @@ class Pipeline:
             matches = self.registry.search(emb, k=self.match.top_k, refresh=refresh_registry)
         else:
             matches = [[]] * len(crops)
-        per_image: dict[int, list[tuple[int, np.ndarray, list]]] = {}
-        for (i, j), e, m in zip(owners, emb, matches, strict=True):
-            per_image.setdefault(i, []).append((j, e, m))
+        reads = self._read_text(crops) if self.text is not None and self.registry is not None else [None] * len(crops)
+        per_image: dict[int, list[tuple[int, np.ndarray, list, tuple | None]]] = {}
+        for (i, j), e, m, r in zip(owners, emb, matches, reads, strict=True):
+            per_image.setdefault(i, []).append((j, e, m, r))
         out = []
         for i, det in enumerate(dets):
             rows = per_image.get(i)
@@ -161,14 +174,29 @@ class Pipeline:
             sim = det.sim.copy()
             alts = [list(a) for a in det.alternatives]
             emb_full = np.zeros((len(det), self.embedder.dim), np.float32)
-            for j, e, m in rows:
+            text = [("", None, 0.0)] * len(det) if self.text is not None else None
+            for j, e, m, r in rows:
                 emb_full[j] = e
                 if m:
                     sim[j] = m[0].sim
                     brand[j] = m[0].brand if m[0].sim >= self.match.min_sim else UNKNOWN
                     alts[j] = [(x.brand, x.sim) for x in m]
-            out.append(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata)))
+                if r is not None:
+                    brand[j], text[j] = self._fuse(alts[j], r)
+            out.append(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata), text))
         return out
+
+    def _read_text(self, crops: list[np.ndarray]) -> list[tuple[str, dict[str, float]]]:
+        texts = self.text.brand_texts(self.registry.root, self.registry.brands())
+        return self.text.read_and_score(crops, texts)
+
+    def _fuse(self, alts: list[tuple[str, float]], read: tuple[str, dict[str, float]]) -> tuple[str, tuple]:
+        from osld.text import fuse
+
+        text, scores = read
+        brand, _ = fuse(alts, scores, self.match.min_sim, self.text.fusion)
+        best = max(scores, key=scores.get) if scores else None
+        return brand, (text, best, scores[best] if best else 0.0)
 
     def _finish(self, det: Detections, loaded: LoadedImage, path: Path | None) -> Detections:
         if loaded.scale != 1.0 and len(det):

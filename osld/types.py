@@ -32,6 +32,8 @@ class Detections:
         emb: optional float32 (n, d) L2-normalized region embeddings.
         alternatives: per-box list of ``(brand, sim)`` top-k brands, best first.
         metadata: facts about the whole image (``image``, ``width``, ``height``).
+        text: per box ``(text read, brand best matched by that text or None, its text score)`` when text was
+            read (``Pipeline(text=...)``), else None.
     """
 
     xyxy: np.ndarray
@@ -41,6 +43,7 @@ class Detections:
     emb: np.ndarray | None = None
     alternatives: list[list[tuple[str, float]]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    text: list[tuple[str, str | None, float]] | None = None
 
     def __post_init__(self) -> None:
         self.xyxy = _as_array(self.xyxy, np.float32, (4,), "xyxy", None)
@@ -59,6 +62,8 @@ class Detections:
             self.alternatives = [[] for _ in range(n)]
         elif len(self.alternatives) != n:
             raise ValueError(f"Detections.alternatives: expected {n} lists, got {len(self.alternatives)}")
+        if self.text is not None and len(self.text) != n:
+            raise ValueError(f"Detections.text: expected {n} entries, got {len(self.text)}")
 
     @classmethod
     def empty(cls, **metadata: Any) -> Detections:
@@ -79,6 +84,7 @@ class Detections:
             emb=None if self.emb is None else self.emb[idx],
             alternatives=[self.alternatives[i] for i in idx],
             metadata=dict(self.metadata),
+            text=None if self.text is None else [self.text[i] for i in idx],
         )
 
     def scaled(self, factor: float, width: float | None = None, height: float | None = None) -> Detections:
@@ -86,7 +92,8 @@ class Detections:
         xyxy = self.xyxy * np.float32(factor)
         if width is not None and height is not None:
             xyxy = np.clip(xyxy, 0, np.array([width, height, width, height], np.float32))
-        return Detections(xyxy, self.score, self.brand, self.sim, self.emb, self.alternatives, dict(self.metadata))
+        return Detections(xyxy, self.score, self.brand, self.sim, self.emb, self.alternatives, dict(self.metadata),
+                          self.text)
 
     @property
     def is_known(self) -> np.ndarray:
@@ -107,4 +114,7 @@ class Detections:
                     "alternatives": [{"brand": b, "similarity": round(float(s), 4)} for b, s in self.alternatives[i]],
                 }
             )
+            if self.text is not None:
+                text, text_brand, text_score = self.text[i]
+                records[-1].update(text=text, text_brand=text_brand, text_score=round(float(text_score), 4))
         return records

@@ -22,9 +22,11 @@ Brand names are normalized and compared as ``osld.registry.names`` documents (NF
 case-insensitive). Brand folders that resolve outside the registry (symlinks) are skipped and never written to.
 
 Modules: ``names`` (brand-name rules), ``lock`` (writer lock, layout checks), ``index`` (the ``.osld`` files),
-``search`` (brand grouping over faiss results), ``store`` (the ``Registry`` class).
+``search`` (brand grouping over faiss results), ``store`` (the ``Registry`` class), ``aliases`` (a brand's
+other names in ``<brand>/aliases.txt``, read by ``osld.text``).
 """
 
+from osld.registry.aliases import read_aliases
 from osld.registry.index import FORMAT_VERSION, faiss_threads
 from osld.registry.lock import INDEX_DIR
 from osld.registry.names import brand_key, validate_brand
@@ -32,4 +34,4 @@ from osld.registry.search import Match
 from osld.registry.store import REGISTRY_EXTENSIONS, Registry
 
 __all__ = ["FORMAT_VERSION", "INDEX_DIR", "REGISTRY_EXTENSIONS", "Match", "Registry", "brand_key", "faiss_threads",
-           "validate_brand"]
+           "read_aliases", "validate_brand"]
