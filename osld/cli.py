@@ -7,15 +7,18 @@ from pathlib import Path
 
 import typer
 
+from osld.cli_base import TYPER_STYLE, OsldGroup
 from osld.errors import OsldError
+from osld.pipeline import MatchConfig
 
 app = typer.Typer(
+    cls=OsldGroup,
     help="Open-set logo detection: find every logo in photos and name its brand from a folder of canonical logos.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
+    **TYPER_STYLE,
 )
-train_app = typer.Typer(help="Train the detector or the embedder (needs the \\[train] extra).", no_args_is_help=True)
+train_app = typer.Typer(help="Train the detector or the embedder (needs the [train] extra).", no_args_is_help=True,
+                        **TYPER_STYLE)
 app.add_typer(train_app, name="train")
 
 from osld.eval.cli import evaluate_app  # noqa: E402  (sub-app defined in its own module)
@@ -167,12 +170,14 @@ def detect(
     save_vis: Path | None = typer.Option(None, help="Write annotated images to this folder."),
     resume: bool = typer.Option(False, "--resume", help="Skip images already in --out and append."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input fails (default: only if all fail)."),
-    min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown'."),
-    conf: float | None = typer.Option(None, help="Detector confidence threshold."),
+    min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown' "
+                                         f"[default: {MatchConfig.min_sim}]."),
+    conf: float | None = typer.Option(None, help="Detector confidence threshold [default: the detector's "
+                                      "operating point from the .json file beside its ONNX, else 0.25]."),
     imgsz: int | None = typer.Option(None, help="Detector input size (default: the model's)."),
     tile: int = typer.Option(1, help="Also detect on a TILE x TILE grid of crops, for large photos with small "
                              "logos (cost: TILE^2 + 1 detector passes)."),
-    top_k: int | None = typer.Option(None, help="Alternative brands kept per region."),
+    top_k: int | None = typer.Option(None, help=f"Alternative brands kept per region [default: {MatchConfig.top_k}]."),
     binary: bool = typer.Option(False, "--binary", help="Find candidates by Hamming distance over sign-binarized "
                                 "embeddings (faiss IndexBinaryFlat), re-ranked by exact cosine."),
     detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped weights/detector.onnx)."),
@@ -304,7 +309,7 @@ def register(
                f"{stats['changed']} changed, {stats['removed']} removed, {stats['kept']} unchanged")
 
 
-registry_app = typer.Typer(help="Inspect and maintain a registry folder.", no_args_is_help=True)
+registry_app = typer.Typer(help="Inspect and maintain a registry folder.", no_args_is_help=True, **TYPER_STYLE)
 app.add_typer(registry_app, name="registry")
 
 

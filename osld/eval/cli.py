@@ -13,13 +13,13 @@ from typing import Any
 
 import typer
 
+from osld.cli_base import TYPER_STYLE
 from osld.errors import ConfigError, OsldError
 
 evaluate_app = typer.Typer(
     help="Evaluate open-set logo detection: FlickrLogos-32/27, or --data data.yaml, "
     "or --coco ann.json --images DIR.",
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
+    **TYPER_STYLE,
 )
 
 _REGISTRY = typer.Option(None, exists=True, file_okay=False, help="Registry folder of canonical logos "
