@@ -193,14 +193,13 @@ def detect(
 ) -> None:
     """Find logos in images and videos (mp4, mov, mkv, webm, avi: one record per sampled frame) and name brands."""
     import contextlib
-    import hashlib
     import os
-    import sys
     import time
 
     from osld.data.images import describe_skipped, iter_image_files
     from osld.output import ResultWriter, done_images
     from osld.pipeline import Pipeline
+    from osld.summary import RunSummary, VisNames, plural
     from osld.vis import save_annotated
 
     _setup_logging()
@@ -223,57 +222,45 @@ def detect(
         files = list(iter_image_files(inputs, skipped=not_images))
         skip = {os.path.abspath(p) for p in done_images(out, fmt.value)} if resume else set()
         todo = [f for f in files if os.path.abspath(f) not in skip]
-        n_done = len(files) - len(todo)
         if not files and not videos:
+            if strict:
+                _fail(OsldError("no images found in the given inputs"))
             typer.secho("warning: no images found in the given inputs", fg=typer.colors.YELLOW, err=True)
         started = time.time()
-        n_ok = n_failed = n_boxes = 0
-        vis_names: set[str] = set()
-        brands: dict[str, int] = {}
+        summary = RunSummary(skipped=len(files) - len(todo))  # done in an earlier run
+        vis_name = VisNames()
         with ResultWriter(out, fmt.value, append=resume) as writer, contextlib.ExitStack() as stack:
             emb_writer = stack.enter_context(_embedding_writer(save_embeddings, pipe, resume, out, fmt.value))
             vids = detect_videos(pipe, videos, writer, fps=fps, batch_size=batch_size, resume=resume,
                                  progress=progress and out is not None, on_error=lambda e: typer.secho(
                                      f"skipped: {e}", fg=typer.colors.YELLOW, err=True))
-            for b, n in vids.brands.items():
-                brands[b] = brands.get(b, 0) + n
             for res in pipe.run(todo, batch_size=batch_size, progress=progress and out is not None and bool(todo),
-                                total=len(todo), keep_images=save_vis is not None):
+                                keep_images=save_vis is not None):
                 writer.write(res.path, res.detections, res.error)
                 if emb_writer is not None:
                     emb_writer.add(res.path, res.detections)
+                summary.add(res.detections, res.error)
                 if res.error:
-                    n_failed += 1
                     typer.secho(f"skipped: {res.error}", fg=typer.colors.YELLOW, err=True)
-                    continue
-                n_ok += 1
-                n_boxes += len(res.detections)
-                for b in res.detections.brand[res.detections.is_known]:
-                    brands[b] = brands.get(b, 0) + 1
-                if save_vis is not None:
-                    name = res.path.stem
-                    if name in vis_names:  # same file name in another folder: keep both pictures
-                        name = f"{name}_{hashlib.sha1(str(res.path.resolve()).encode()).hexdigest()[:8]}"
-                    vis_names.add(name)
-                    save_annotated(res.image.pixels, res.detections, save_vis, name, scale=res.image.scale)
+                elif save_vis is not None:
+                    save_annotated(res.image.pixels, res.detections, save_vis, vis_name(res.path),
+                                   scale=res.image.scale)
     except OsldError as e:
         _fail(e)
-    seconds = time.time() - started
     if videos:
-        typer.echo(f"{len(videos)} videos: {vids.frames} frames ({vids.failed} failed, {vids.skipped} skipped as "
-                   f"done), {vids.boxes} detections", err=out is None)
-    found = ", ".join(f"{b} ({n})" for b, n in sorted(brands.items(), key=lambda x: -x[1])) or "none"
-    typer.echo(f"{n_ok + n_failed} images ({n_failed} failed, {n_done} skipped as done), {n_boxes} detections, "
-               f"brands: {found}; {seconds:.1f} s, {(n_ok + n_failed) / max(seconds, 1e-9):.1f} images/s",
-               err=out is None)
+        found = ", ".join(f"{b} ({n})" for b, n in sorted(vids.brands.items(), key=lambda x: (-x[1], x[0])))
+        typer.echo(f"{plural(len(videos), 'video')}: {plural(vids.frames, 'frame')} ({vids.failed} failed, "
+                   f"{vids.skipped} skipped as done), {plural(vids.boxes, 'detection')}; brands: {found or 'none'}",
+                   err=out is None)
+    typer.echo(summary.line(time.time() - started), err=out is None)
     video_paths = {os.path.abspath(v) for v in videos}  # read by the video path, not skipped
     not_images = [p for p in not_images if os.path.abspath(p) not in video_paths]
     if not_images:
         typer.echo(f"not read (extension not supported): {describe_skipped(not_images)}", err=True)
     if videos and ((strict and vids.failed) or (not todo and vids.failed and not vids.frames)):
-        sys.exit(1)
-    if (strict and n_failed) or (todo and n_failed == len(todo)):
-        sys.exit(1)
+        raise typer.Exit(1)
+    if (strict and summary.failed) or (todo and summary.failed == len(todo)):
+        raise typer.Exit(1)
 
 
 def _embedding_writer(path: Path | None, pipe, resume: bool, out: Path | None, fmt: str):

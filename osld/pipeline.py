@@ -218,12 +218,15 @@ class Pipeline:
             total: int | None = None, decode_threads: int = 2, keep_images: bool = False) -> Iterator[Result]:
         """Process files in order, decoding ahead in threads while the models run; never raises for one bad file.
 
-        Yields one ``Result`` per input path, in input order.
+        Yields one ``Result`` per input path, in input order. ``progress`` shows a bar on a terminal (none in a log
+        file, where a bar would write carriage-return fragments); its total is ``total`` or ``len(paths)``.
         """
+        import sys
+
         from tqdm import tqdm
 
-        if self.registry is not None:
-            self.registry.sync(progress=progress)
+        if self.registry is not None:  # its bar too only on a terminal
+            self.registry.sync(progress=progress and sys.stderr.isatty())
 
         def decode(p: Path) -> LoadedImage | str:
             try:
@@ -233,7 +236,9 @@ class Pipeline:
             except Exception as e:  # a decoder bug on one hostile file must not end the batch
                 return f"{p}: unexpected {type(e).__name__}: {e}"
 
-        bar = tqdm(total=total, unit="img", desc="osld detect", disable=not progress)
+        if total is None and hasattr(paths, "__len__"):
+            total = len(paths)  # type: ignore[arg-type]
+        bar = tqdm(total=total, unit="img", desc="images", disable=None if progress else True)
         paths_iter = iter(Path(p) for p in paths)
         with ThreadPoolExecutor(max_workers=decode_threads) as pool:
             pending = []
