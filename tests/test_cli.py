@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -80,3 +81,49 @@ def test_detect_missing_input_is_one_line_error(tmp_path):
     result = runner.invoke(app, ["detect", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert "no such file" in result.output
+
+
+def test_help_is_plain_ordered_and_shows_defaults():
+    from osld.cli_base import COMMAND_ORDER
+    from osld.pipeline import MatchConfig
+
+    top = runner.invoke(app, ["--help"]).output
+    listed = [line.split()[0] for line in top.split("Commands:")[1].splitlines() if line.strip()]
+    assert listed == [c for c in COMMAND_ORDER if c in listed] and listed[0] == "detect"
+    detect = runner.invoke(app, ["detect", "--help"]).output
+    assert "<bool>" not in detect and "╭" not in detect and "{" not in detect.splitlines()[0]
+    assert "detect [OPTIONS] INPUTS..." in " ".join(detect.split())
+    flat = " ".join(detect.split())
+    assert f"[default: {MatchConfig.min_sim}]" in flat and f"[default: {MatchConfig.top_k}]" in flat
+
+
+def test_embedder_card_states_the_code_default():
+    from osld.pipeline import MatchConfig
+
+    card = (DEMO.parents[1] / "weights" / "embedder.md").read_text()
+    stated = re.findall(r"default `min_sim` is[^(]*\(([0-9.]+)", card)
+    assert stated and all(float(v) == MatchConfig.min_sim for v in stated), stated
+
+
+@pytest.mark.parametrize("args", [["detect", "x.jpg", "--format", "xml"], ["detect", "x.jpg", "--registry", "/nope"],
+                                  ["detect"], ["detect", "x.jpg", "--min-sim", "abc"]])
+def test_usage_errors_exit_2_on_one_line(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+
+
+def test_empty_folder_with_strict_fails(tmp_path):
+    assert runner.invoke(app, ["detect", str(tmp_path)]).exit_code == 0
+    result = runner.invoke(app, ["detect", str(tmp_path), "--strict"])
+    assert result.exit_code == 1 and "no images" in result.output
+
+
+def test_summary_counts_unknown_boxes(tmp_path):
+    out = tmp_path / "r.jsonl"
+    result = runner.invoke(app, ["detect", str(DEMO / "images" / "composite_1.jpg"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    n = sum(len(json.loads(line)["detections"]) for line in out.read_text().splitlines())
+    assert n > 0  # without a registry every box is unknown
+    assert f"1 image (0 failed), {n} detection{'s' if n != 1 else ''}: 0 named, {n} unknown" in result.output
