@@ -5,10 +5,13 @@ from __future__ import annotations
 import typer
 
 from osld.bench import bench_command
+from osld.cli_base import TYPER_STYLE
 
 
 def main() -> None:
-    typer.run(bench_command)
+    app = typer.Typer(**TYPER_STYLE)
+    app.command()(bench_command)
+    app()
 
 
 if __name__ == "__main__":
