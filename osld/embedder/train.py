@@ -297,7 +297,10 @@ def export_onnx(model, out: str | Path, size: int) -> Path:
     tmp = out.with_suffix(".tmp.onnx")
     model = model.eval()
     dummy = torch.zeros(2, 3, size, size)
-    torch.onnx.export(model, (dummy,), str(tmp), input_names=["images"], output_names=["embeddings"],
-                      dynamic_axes={"images": {0: "n"}, "embeddings": {0: "n"}}, opset_version=17, dynamo=False)
+    # torch.export-based exporter (the TorchScript one is deprecated); one file, batch dimension dynamic
+    program = torch.onnx.export(model, (dummy,), input_names=["images"], output_names=["embeddings"],
+                                dynamic_shapes=({0: torch.export.Dim("n", min=1, max=65_536)},), opset_version=18,
+                                dynamo=True, verbose=False)
+    program.save(str(tmp), external_data=False)
     os.replace(tmp, out)
     return out

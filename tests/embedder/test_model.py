@@ -66,6 +66,7 @@ def test_frozen_blocks_do_not_train(tiny_net):
     assert all(p.requires_grad for p in tiny_net.head_parameters())
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # the supported (torch.export) exporter, not TorchScript
 def test_onnx_output_matches_torch(tiny_net, tmp_path):
     from osld.embedder.onnx import OnnxEmbedder
     from osld.embedder.preprocess import batch_inputs
