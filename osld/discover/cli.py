@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from osld.cli_base import TYPER_STYLE
 from osld.errors import OsldError
 
 
@@ -21,7 +22,7 @@ class _RunByDefault(TyperGroup):
 
 discover_app = typer.Typer(cls=_RunByDefault, no_args_is_help=True,
                            help="Cluster the 'unknown' logos of a results file into candidate brands; name one "
-                                "with `add`.")
+                                "with `add`.", **TYPER_STYLE)
 
 
 def _fail(err: OsldError) -> None:
