@@ -252,7 +252,8 @@ def detect(
         typer.echo(f"{plural(len(videos), 'video')}: {plural(vids.frames, 'frame')} ({vids.failed} failed, "
                    f"{vids.skipped} skipped as done), {plural(vids.boxes, 'detection')}; brands: {found or 'none'}",
                    err=out is None)
-    typer.echo(summary.line(time.time() - started), err=out is None)
+    if files or not videos:
+        typer.echo(summary.line(time.time() - started), err=out is None)
     video_paths = {os.path.abspath(v) for v in videos}  # read by the video path, not skipped
     not_images = [p for p in not_images if os.path.abspath(p) not in video_paths]
     if not_images:

@@ -45,7 +45,7 @@ def detected(clip, registry, tmp_path_factory):
     result = runner.invoke(app, ["detect", str(clip[0]), "--registry", str(registry), "--fps", str(FPS),
                                  "--out", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "1 videos: 20 frames" in result.output
+    assert "1 video: 20 frames" in result.output
     return out, [json.loads(line) for line in out.read_text().splitlines()]
 
 
