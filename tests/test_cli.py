@@ -41,7 +41,7 @@ def test_detect_jsonl_schema(tmp_path, registry):
         assert set(r) == {"image", "width", "height", "detections", "error", "abspath"}
         assert r["error"] is None and r["width"] > 0
         for d in r["detections"]:
-            assert set(d) == {"box", "score", "brand", "similarity", "alternatives"}
+            assert set(d) == {"box", "confidence", "score", "brand", "similarity", "alternatives"}
             assert len(d["box"]) == 4 and 0 <= d["score"] <= 1
             assert all(set(a) == {"brand", "similarity"} for a in d["alternatives"])
     assert {"github", "python", "spotify"} <= {d["brand"] for d in records[1]["detections"]}
