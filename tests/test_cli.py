@@ -102,9 +102,11 @@ def test_help_is_plain_ordered_and_shows_defaults():
 def test_embedder_card_states_the_code_default():
     from osld.pipeline import MatchConfig
 
+    # no global min_sim default any more: the card must not state one, and must point at the calibration
+    assert MatchConfig.min_sim is None
     card = (DEMO.parents[1] / "weights" / "embedder.md").read_text()
-    stated = re.findall(r"default `min_sim` is[^(]*\(([0-9.]+)", card)
-    assert stated and all(float(v) == MatchConfig.min_sim for v in stated), stated
+    assert not re.findall(r"default `min_sim` is", card)
+    assert "--far" in card and "weights/naming.json" in card
 
 
 @pytest.mark.parametrize("args", [["detect", "x.jpg", "--format", "xml"], ["detect", "x.jpg", "--registry", "/nope"],
