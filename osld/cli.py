@@ -170,10 +170,12 @@ def detect(
     save_vis: Path | None = typer.Option(None, help="Write annotated images to this folder."),
     resume: bool = typer.Option(False, "--resume", help="Skip images already in --out and append."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any input fails (default: only if all fail)."),
-    min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown' "
-                                         f"[default: {MatchConfig.min_sim}]."),
-    conf: float | None = typer.Option(None, help="Detector confidence threshold [default: the detector's "
-                                      "operating point from the .json file beside its ONNX, else 0.25]."),
+    min_sim: float | None = typer.Option(None, help="Similarity below which a region is 'unknown' [default: the "
+                                         "registry's calibrated threshold for --far]."),
+    far: float | None = typer.Option(None, help="Target false-accept rate of the registry's calibrated threshold "
+                                     "[default: far in weights/naming.json]."),
+    conf: float | None = typer.Option(None, help="Detector proposal threshold [default: proposal_conf in "
+                                      "weights/naming.json]."),
     imgsz: int | None = typer.Option(None, help="Detector input size (default: the model's)."),
     tile: int = typer.Option(1, help="Also detect on a TILE x TILE grid of crops, for large photos with small "
                              "logos (cost: TILE^2 + 1 detector passes)."),
@@ -214,7 +216,7 @@ def detect(
     try:
         pipe = Pipeline.from_pretrained(registry=registry, detector=detector, embedder=embedder, device=device.value,
                                         conf=conf, imgsz=imgsz, tile=tile, binary=binary, min_sim=min_sim,
-                                        top_k=top_k, text=text)
+                                        far=far, top_k=top_k, text=text)
         if pipe.registry is not None and not pipe.registry.brands() and pipe.registry.index_dir.is_dir():
             typer.secho(f"warning: registry {registry} has no brand folders with images; every logo will be "
                         "'unknown'", fg=typer.colors.YELLOW, err=True)

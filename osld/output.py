@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from osld.types import Detections
 
-CSV_FIELDS = ["image", "width", "height", "x1", "y1", "x2", "y2", "score", "brand", "similarity", "alternatives",
-              "error", "abspath", "image_rows"]
+CSV_FIELDS = ["image", "width", "height", "x1", "y1", "x2", "y2", "confidence", "score", "brand", "similarity",
+              "alternatives", "error", "abspath", "image_rows"]
 
 
 def to_record(path: str | Path, detections: Detections | None, error: str | None) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class ResultWriter:
             for d in rows:
                 box = d.get("box", [None] * 4)
                 self._csv.writerow({**base, "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
-                                    "score": d.get("score"), "brand": d.get("brand"),
+                                    "confidence": d.get("confidence"), "score": d.get("score"), "brand": d.get("brand"),
                                     "similarity": d.get("similarity"),
                                     "alternatives": ";".join(f"{a['brand']}:{a['similarity']}"
                                                              for a in d.get("alternatives", []))})

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from osld.calibration import NamingDefaults, accept_threshold, confidence, decide
 from osld.data.images import LoadedImage, load_image
 from osld.detector import Detector, load_detector
 from osld.embedder import Embedder, load_embedder
@@ -38,21 +39,35 @@ def default_weights_dir() -> Path:
 class MatchConfig:
     """How regions are named.
 
+    Thresholds left at None come from ``weights/naming.json`` (``osld.calibration.NamingDefaults``).
+
     Attributes:
-        min_sim: cosine similarity below which a region is ``unknown``.
+        min_sim: explicit cosine similarity below which a region is ``unknown``; None: the registry's calibrated
+            accept threshold for the false-accept rate ``far``.
+        far: target share of impostor regions (no registered brand) that may still be named.
+        min_conf: ``confidence`` a named region needs; below it (and below ``unknown_conf``) it is dropped.
+        unknown_conf: detector score an unmatched region needs to be reported as ``unknown``.
+        keep_all: evaluation mode: every proposal is kept and named by its best brand, ranked by ``confidence``
+            (the full precision-recall curve); ``decide`` then applies the thresholds.
         top_k: brands kept per region (the best is ``brand``, all are ``alternatives``).
         crop_margin: fraction of the box size added on each side before embedding (the embedder was trained on
             loose crops).
         min_crop_px: boxes smaller than this (either side, in original pixels) are kept but not embedded.
     """
 
-    min_sim: float = 0.45
+    min_sim: float | None = None
+    far: float | None = None
+    min_conf: float | None = None
+    unknown_conf: float | None = None
+    keep_all: bool = False
     top_k: int = 5
     crop_margin: float = 0.1
     min_crop_px: int = 4
 
     def __post_init__(self) -> None:
-        if not -1.0 <= self.min_sim <= 1.0:
+        if self.far is not None and not 0.0 < self.far < 1.0:
+            raise ConfigError(f"far must be in (0, 1), got {self.far}")
+        if self.min_sim is not None and not -1.0 <= self.min_sim <= 1.0:
             raise ConfigError(f"min_sim must be in [-1, 1], got {self.min_sim}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
@@ -103,8 +118,12 @@ class Pipeline:
     """
 
     def __init__(self, detector: Detector, embedder: Embedder, registry: Registry | str | Path | None = None,
-                 match: MatchConfig | None = None, max_side: int | None = 1024, text: bool | TextMatcher = False):
+                 match: MatchConfig | None = None, max_side: int | None = 1024, text: bool | TextMatcher = False,
+                 naming: NamingDefaults | None = None):
         self.detector = detector
+        # the tuned defaults beside the embedder's ONNX file (built-ins for an embedder without a file)
+        emb_file = getattr(embedder, "path", None)
+        self.naming = naming or NamingDefaults.load(Path(emb_file).parent if emb_file else None)
         self.embedder = embedder
         if registry is not None and not isinstance(registry, Registry):
             registry = Registry(registry, embedder)
@@ -132,13 +151,25 @@ class Pipeline:
         to ``MatchConfig``.
         """
         weights = None if detector and embedder else default_weights_dir()
-        det = load_detector(detector or weights / "detector.onnx", conf=conf, device=device, threads=threads,
-                            imgsz=imgsz, tile=tile)
-        emb = load_embedder(embedder or weights / "embedder.onnx", device=device, threads=threads)
+        emb_path = Path(embedder or weights / "embedder.onnx")
+        # tuned thresholds live beside the embedder they were tuned for; a foreign embedder gets the built-ins
+        naming = NamingDefaults.load(emb_path.parent)
+        det = load_detector(detector or weights / "detector.onnx", conf=naming.proposal_conf if conf is None else conf,
+                            device=device, threads=threads, imgsz=imgsz, tile=tile)
+        emb = load_embedder(emb_path, device=device, threads=threads)
         if registry is not None and not isinstance(registry, Registry):
             registry = Registry(registry, emb, binary=binary)
         return cls(det, emb, registry, MatchConfig(**{k: v for k, v in match_kwargs.items() if v is not None}),
-                   text=text)
+                   text=text, naming=naming)
+
+    def thresholds(self) -> tuple[float, float, float]:
+        """``(accept similarity, min confidence, unknown score)`` in force: ``MatchConfig`` overrides, else the
+        registry's calibrated threshold at ``far`` and the tuned defaults."""
+        m, n = self.match, self.naming
+        calib = self.registry.calibration if self.registry is not None else None
+        accept = m.min_sim if m.min_sim is not None else accept_threshold(calib, m.far or n.far, n.floor_sim)
+        return (accept, n.min_conf if m.min_conf is None else m.min_conf,
+                n.unknown_conf if m.unknown_conf is None else m.unknown_conf)
 
     # ---------- core ----------
     def process(self, images: list[np.ndarray], refresh_registry: bool = True) -> list[Detections]:
@@ -147,6 +178,8 @@ class Pipeline:
         ``refresh_registry``: let the registry look for new or changed files first (see ``Registry.search``).
         """
         dets = self.detector.detect(images)
+        if self.registry is None and not self.match.keep_all:  # nothing to match: only `unknown` boxes are reported
+            dets = [d[d.score >= self.thresholds()[2]] for d in dets]
         crops, owners = [], []
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
             sizes = det.xyxy[:, 2:] - det.xyxy[:, :2]
@@ -154,49 +187,64 @@ class Pipeline:
             crops.extend(crop_regions(img, det.xyxy[ok], self.match.crop_margin))
             owners.extend((i, int(j)) for j in ok)
         if not crops:
-            return dets
+            return [self._decide(d) for d in dets]
         emb = self.embedder.embed(crops)
         if self.registry is not None:
-            matches = self.registry.search(emb, k=self.match.top_k, refresh=refresh_registry)
+            matches = self.registry.search(emb, k=max(2, self.match.top_k), refresh=refresh_registry)  # 2: margin
         else:
             matches = [[]] * len(crops)
         reads = self._read_text(crops) if self.text is not None and self.registry is not None else [None] * len(crops)
         per_image: dict[int, list[tuple[int, np.ndarray, list, tuple | None]]] = {}
         for (i, j), e, m, r in zip(owners, emb, matches, reads, strict=True):
             per_image.setdefault(i, []).append((j, e, m, r))
+        accept, _, unknown_conf = self.thresholds()
         out = []
         for i, det in enumerate(dets):
             rows = per_image.get(i)
             if not rows:
-                out.append(det)
+                out.append(self._decide(det))
                 continue
             brand = det.brand.copy()
             sim = det.sim.copy()
             alts = [list(a) for a in det.alternatives]
+            margin = np.zeros(len(det), np.float32)
             emb_full = np.zeros((len(det), self.embedder.dim), np.float32)
             text = [("", None, 0.0)] * len(det) if self.text is not None else None
-            for j, e, m, r in rows:
+            for j, e, m, _r in rows:
                 emb_full[j] = e
                 if m:
                     sim[j] = m[0].sim
-                    brand[j] = m[0].brand if m[0].sim >= self.match.min_sim else UNKNOWN
-                    alts[j] = [(x.brand, x.sim) for x in m]
-                if r is not None:
-                    brand[j], text[j] = self._fuse(alts[j], r)
-            out.append(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata), text))
+                    brand[j] = m[0].brand
+                    margin[j] = m[0].sim - (m[1].sim if len(m) > 1 else 0.0)
+                    alts[j] = [(x.brand, x.sim) for x in m[: self.match.top_k]]
+            conf = np.where(brand != UNKNOWN, confidence(det.score, sim, margin, self.naming.coef), det.score)
+            forced = np.zeros(len(det), bool)
+            for j, _e, _m, r in rows:
+                if r is not None:  # text fusion decides the name at the accept threshold in force
+                    fused, text[j], how = self._fuse(alts[j], r, accept)
+                    if how in ("tie", "named", "override") and det.score[j] >= unknown_conf:
+                        # the calibrated model scores visual evidence only: a text-made name needs the detector
+                        # score an unknown region needs (no name for a low proposal) and is ranked by that score
+                        brand[j], conf[j], forced[j] = fused, det.score[j], True
+            out.append(self._decide(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata),
+                                               text, conf), forced))
         return out
+
+    def _decide(self, det: Detections, forced: np.ndarray | None = None) -> Detections:
+        return det if self.match.keep_all else decide(det, *self.thresholds(), forced=forced)
 
     def _read_text(self, crops: list[np.ndarray]) -> list[tuple[str, dict[str, float]]]:
         texts = self.text.brand_texts(self.registry.root, self.registry.brands())
         return self.text.read_and_score(crops, texts)
 
-    def _fuse(self, alts: list[tuple[str, float]], read: tuple[str, dict[str, float]]) -> tuple[str, tuple]:
+    def _fuse(self, alts: list[tuple[str, float]], read: tuple[str, dict[str, float]],
+              accept: float) -> tuple[str, tuple, str]:
         from osld.text import fuse
 
         text, scores = read
-        brand, _ = fuse(alts, scores, self.match.min_sim, self.text.fusion)
+        brand, how = fuse(alts, scores, accept, self.text.fusion)
         best = max(scores, key=scores.get) if scores else None
-        return brand, (text, best, scores[best] if best else 0.0)
+        return brand, (text, best, scores[best] if best else 0.0), how
 
     def _finish(self, det: Detections, loaded: LoadedImage, path: Path | None) -> Detections:
         if loaded.scale != 1.0 and len(det):

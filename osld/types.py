@@ -34,6 +34,9 @@ class Detections:
         metadata: facts about the whole image (``image``, ``width``, ``height``).
         text: per box ``(text read, brand best matched by that text or None, its text score)`` when text was
             read (``Pipeline(text=...)``), else None.
+        confidence: float32 (n,) the ranking score: for a named region the calibrated probability that the brand
+            is right (detector score and match evidence, ``osld.calibration.confidence``); for an ``unknown``
+            region, and before matching, the detector score.
     """
 
     xyxy: np.ndarray
@@ -44,6 +47,7 @@ class Detections:
     alternatives: list[list[tuple[str, float]]] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     text: list[tuple[str, str | None, float]] | None = None
+    confidence: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.xyxy = _as_array(self.xyxy, np.float32, (4,), "xyxy", None)
@@ -58,6 +62,10 @@ class Detections:
             self.emb = np.asarray(self.emb, dtype=np.float32)
             if self.emb.ndim != 2 or len(self.emb) != n:
                 raise ValueError(f"Detections.emb: expected shape ({n}, d), got {self.emb.shape}")
+        if self.confidence is None:
+            self.confidence = self.score.copy()
+        else:
+            self.confidence = _as_array(self.confidence, np.float32, (), "confidence", n)
         if self.alternatives is None:
             self.alternatives = [[] for _ in range(n)]
         elif len(self.alternatives) != n:
@@ -85,6 +93,7 @@ class Detections:
             alternatives=[self.alternatives[i] for i in idx],
             metadata=dict(self.metadata),
             text=None if self.text is None else [self.text[i] for i in idx],
+            confidence=self.confidence[idx],
         )
 
     def scaled(self, factor: float, width: float | None = None, height: float | None = None) -> Detections:
@@ -93,7 +102,7 @@ class Detections:
         if width is not None and height is not None:
             xyxy = np.clip(xyxy, 0, np.array([width, height, width, height], np.float32))
         return Detections(xyxy, self.score, self.brand, self.sim, self.emb, self.alternatives, dict(self.metadata),
-                          self.text)
+                          self.text, self.confidence)
 
     @property
     def is_known(self) -> np.ndarray:
@@ -108,6 +117,7 @@ class Detections:
             records.append(
                 {
                     "box": [round(float(v), 2) for v in self.xyxy[i]],
+                    "confidence": round(float(self.confidence[i]), 4),
                     "score": round(float(self.score[i]), 4),
                     "brand": str(self.brand[i]),
                     "similarity": None if np.isnan(sim) else round(sim, 4),

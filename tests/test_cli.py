@@ -41,7 +41,7 @@ def test_detect_jsonl_schema(tmp_path, registry):
         assert set(r) == {"image", "width", "height", "detections", "error", "abspath"}
         assert r["error"] is None and r["width"] > 0
         for d in r["detections"]:
-            assert set(d) == {"box", "score", "brand", "similarity", "alternatives"}
+            assert set(d) == {"box", "confidence", "score", "brand", "similarity", "alternatives"}
             assert len(d["box"]) == 4 and 0 <= d["score"] <= 1
             assert all(set(a) == {"brand", "similarity"} for a in d["alternatives"])
     assert {"github", "python", "spotify"} <= {d["brand"] for d in records[1]["detections"]}
@@ -94,15 +94,19 @@ def test_help_is_plain_ordered_and_shows_defaults():
     assert "<bool>" not in detect and "╭" not in detect and "{" not in detect.splitlines()[0]
     assert "detect [OPTIONS] INPUTS..." in " ".join(detect.split())
     flat = " ".join(detect.split())
-    assert f"[default: {MatchConfig.min_sim}]" in flat and f"[default: {MatchConfig.top_k}]" in flat
+    # min_sim has no fixed default: the registry's calibrated threshold (osld.calibration)
+    assert "[default: the registry's calibrated threshold for --far]" in flat
+    assert f"[default: {MatchConfig.top_k}]" in flat
 
 
 def test_embedder_card_states_the_code_default():
     from osld.pipeline import MatchConfig
 
+    # no global min_sim default any more: the card must not state one, and must point at the calibration
+    assert MatchConfig.min_sim is None
     card = (DEMO.parents[1] / "weights" / "embedder.md").read_text()
-    stated = re.findall(r"default `min_sim` is[^(]*\(([0-9.]+)", card)
-    assert stated and all(float(v) == MatchConfig.min_sim for v in stated), stated
+    assert not re.findall(r"default `min_sim` is", card)
+    assert "--far" in card and "weights/naming.json" in card
 
 
 @pytest.mark.parametrize("args", [["detect", "x.jpg", "--format", "xml"], ["detect", "x.jpg", "--registry", "/nope"],

@@ -27,6 +27,9 @@ class CountingEmbedder:
 
 @pytest.fixture
 def counting(shipped_embedder):
+    from osld.calibration import negative_embeddings
+
+    negative_embeddings(shipped_embedder)  # the calibration's impostor crops: embedded once, not counted here
     return CountingEmbedder(shipped_embedder)
 
 

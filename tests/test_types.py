@@ -47,6 +47,6 @@ def test_indexing_keeps_type_and_columns(index):
 def test_to_records_schema():
     recs = make().to_records()
     assert [r["brand"] for r in recs] == ["a", UNKNOWN, "b"]
-    assert set(recs[0]) == {"box", "score", "brand", "similarity", "alternatives"}
+    assert set(recs[0]) == {"box", "confidence", "score", "brand", "similarity", "alternatives"}
     assert recs[0]["alternatives"] == [{"brand": "a", "similarity": 0.9}]
     assert recs[1]["box"] == [1.0, 1.0, 11.0, 21.0]

@@ -40,17 +40,29 @@ def _load_pipeline(registry: Path, detector: Path | None, embedder: Path | None)
     from osld.pipeline import Pipeline
 
     kwargs = {"registry": registry, "detector": detector, "embedder": embedder}
-    return Pipeline.from_pretrained(**{k: str(v) for k, v in kwargs.items() if v is not None})
+    # keep_all: every proposal named by its best brand, so AP ranks by confidence over the full PR curve
+    return Pipeline.from_pretrained(**{k: str(v) for k, v in kwargs.items() if v is not None}, keep_all=True)
 
 
 def _run(samples: list, title: str, registry: Path, detector: Path | None, embedder: Path | None,
          json_out: Path | None, report: Path | None) -> dict[str, Any]:
-    from osld.eval.metrics import evaluate
+    from osld.calibration import decide
+    from osld.eval.metrics import evaluate, image_level_metrics, operating_point
     from osld.eval.report import format_summary, write_json, write_report
     from osld.eval.runner import pipeline_predictor, predict_samples
 
     pipe = _load_pipeline(registry, detector, embedder)
-    result = evaluate(samples, predict_samples(samples, pipeline_predictor(pipe), progress=True))
+    full = predict_samples(samples, pipeline_predictor(pipe), progress=True)
+    result = evaluate(samples, full)
+    # the operating point: what `osld detect` reports with the default thresholds, from the same pass
+    thresholds = pipe.thresholds() if hasattr(pipe, "thresholds") else None
+    ops = full if thresholds is None else [None if d is None else decide(d, *thresholds) for d in full]
+    img = image_level_metrics(samples, ops)
+    result.update(image_level=img, image_accuracy=img["accuracy"], image_precision=img["precision"],
+                  image_recall=img["recall"])
+    result["operating_point"] = {**operating_point(samples, ops),
+                                 **(dict(zip(("accept_sim", "min_conf", "unknown_conf"), thresholds, strict=True))
+                                    if thresholds else {})}
     result["dataset"] = title
     typer.echo(format_summary(result, title))
     if json_out:

@@ -3,7 +3,7 @@
 Own small implementation because torchmetrics/pycocotools are not dependencies and COCO's 101-point AP
 differs from the VOC all-point AP that FlickrLogos results are reported in.
 
-Matching follows the PASCAL VOC devkit: per brand, detections are taken by descending score (stable, so ties
+Matching follows the PASCAL VOC devkit: per brand, detections are taken by descending ``confidence`` (stable, so ties
 keep image then box order); a detection is a true positive when its best-IoU ground-truth box of that brand
 in the same image has IoU >= ``iou_thr`` and is not taken yet, otherwise a false positive; each ground-truth
 box is matched at most once. Brands compare case-insensitively on letters and digits only ("HP" == "hp",
@@ -157,15 +157,15 @@ def evaluate_detections(samples: Sequence[Sample], predictions: Sequence[Detecti
     for s, d in pairs:
         gt_keys = np.array([normalize_brand(b) for b in s.brands], dtype=object)
         pred_keys = np.array([normalize_brand(b) for b in d.brand], dtype=object)
-        ag_scores.append(d.score)
-        ag_tps.append(match_detections(d.xyxy, d.score, s.boxes, iou_thr))
+        ag_scores.append(d.confidence)
+        ag_tps.append(match_detections(d.xyxy, d.confidence, s.boxes, iou_thr))
         n_gt_total += len(s.boxes)
         n_pred_total += len(d)
         for key in (set(gt_keys.tolist()) | set(pred_keys.tolist())) & display.keys():
             gm, pm = gt_keys == key, pred_keys == key
             n_gt[key] += int(gm.sum())
-            scores[key].append(d.score[pm])
-            tps[key].append(match_detections(d.xyxy[pm], d.score[pm], s.boxes[gm], iou_thr))
+            scores[key].append(d.confidence[pm])
+            tps[key].append(match_detections(d.xyxy[pm], d.confidence[pm], s.boxes[gm], iou_thr))
     per_class_ap, per_class_n_gt, per_class_n_pred, curves = {}, {}, {}, {}
     for key in sorted(display, key=lambda k: (display[k].lower(), k)):
         sc = np.concatenate(scores[key]) if scores[key] else np.zeros(0)
@@ -196,12 +196,12 @@ def evaluate_detections(samples: Sequence[Sample], predictions: Sequence[Detecti
 
 
 def predicted_image_label(det: Detections | None) -> str:
-    """FlickrLogos SDK image label: brand of the highest-scoring detection with a brand, else ``no-logo``."""
+    """FlickrLogos SDK image label: brand of the most confident detection with a brand, else ``no-logo``."""
     det = _as_detections(det)
     known = [i for i, b in enumerate(det.brand) if normalize_brand(b) is not None]
     if not known:
         return NO_LOGO
-    return str(det.brand[max(known, key=lambda i: float(det.score[i]))])
+    return str(det.brand[max(known, key=lambda i: float(det.confidence[i]))])
 
 
 def _label_key(label: str) -> str:
@@ -284,3 +284,28 @@ def evaluate(samples: Sequence[Sample], predictions: Sequence[Detections | None]
         "pr_curves": det["pr_curves"],
         "agnostic_pr": det["agnostic_pr"],
     }
+
+
+def operating_point(samples: Sequence[Sample], predictions: Sequence[Detections | None],
+                    iou_thr: float = 0.5) -> dict[str, Any]:
+    """Precision and recall of the brand-named detections as reported (after the operating thresholds).
+
+    A named detection is correct when it matches (IoU >= ``iou_thr``, each ground-truth box once) a
+    ground-truth box of the same brand. Returns ``precision``, ``recall`` (None when undefined), ``n_named``,
+    ``n_correct``, ``n_gt``.
+    """
+    n_named = n_correct = n_gt = 0
+    for s, p in zip(samples, predictions, strict=True):
+        if not s.has_box_labels:
+            continue
+        d = _as_detections(p)
+        gt_keys = [normalize_brand(b) for b in s.brands]
+        pred_keys = [normalize_brand(b) for b in d.brand]
+        n_gt += sum(k is not None for k in gt_keys)
+        n_named += sum(k is not None for k in pred_keys)
+        for key in {k for k in pred_keys if k is not None}:
+            pm = np.array([k == key for k in pred_keys], bool)
+            gm = np.array([k == key for k in gt_keys], bool)
+            n_correct += int(match_detections(d.xyxy[pm], d.confidence[pm], s.boxes[gm], iou_thr).sum())
+    return {"precision": n_correct / n_named if n_named else None, "recall": n_correct / n_gt if n_gt else None,
+            "n_named": n_named, "n_correct": n_correct, "n_gt": n_gt}

@@ -42,6 +42,12 @@ def format_summary(result: dict[str, Any], title: str = "evaluation") -> str:
     lines.append("")
     lines.append(f"class-agnostic: detection recall@0.5 {_fmt(result['detection_recall'])}, "
                  f"AP@0.5 {_fmt(result['agnostic_ap50'])}")
+    op = result.get("operating_point")
+    if op:
+        thr = (f" (similarity >= {op['accept_sim']:.3f}, confidence >= {op['min_conf']:.2f})"
+               if "accept_sim" in op else "")
+        lines.append(f"operating point{thr}: {op['n_named']} named detections, precision "
+                     f"{_fmt(op['precision'])}, brand recall@0.5 {_fmt(op['recall'])}")
     img = result["image_level"]
     if img["n_images"]:
         lines.append(f"image level (FlickrLogos-32 SDK, {img['n_images']} images, {img['n_no_logo_images']} "

@@ -6,6 +6,8 @@ On-disk format (the one place it is described)::
     <registry>/.osld/manifest.json    format version, embedder fingerprint + dim, canonical variants, checksums of
                                       vectors.npy and index.faiss, and one entry per image: relative path, size,
                                       mtime_ns, sha256, first row, rows
+                                      and ``calibration``: impostor similarities (``osld.calibration``)
+    <registry>/.osld/negatives.npz    cached embeddings of the shipped impostor crops (per embedder)
     <registry>/.osld/vectors.npy      float32 (rows, dim) L2-normalized embeddings, in manifest order
     <registry>/.osld/index.faiss      faiss IndexFlatIP over vectors.npy (inner product = cosine)
     <registry>/.osld/lock             file lock held while brand folders or the index are written

@@ -95,8 +95,9 @@ def _flat_index_bytes(vectors: np.ndarray) -> tuple[object, bytes]:
 
 
 def write_index(index_dir: Path, entries: list[dict], vectors: np.ndarray, fingerprint: str,
-                variants: list[str]) -> object:
-    """Write vectors, index and manifest (last); returns the faiss ``IndexFlatIP`` over ``vectors``."""
+                variants: list[str], calibration: dict | None = None) -> object:
+    """Write vectors, index and manifest (last); returns the faiss ``IndexFlatIP`` over ``vectors``.
+    ``calibration``: the registry's impostor statistics (``osld.calibration``), kept in the manifest."""
     buf = io.BytesIO()
     np.save(buf, vectors.astype(np.float32), allow_pickle=False)
     atomic_write_bytes(index_dir / "vectors.npy", buf.getvalue())
@@ -105,7 +106,7 @@ def write_index(index_dir: Path, entries: list[dict], vectors: np.ndarray, finge
     manifest = {"format": FORMAT_VERSION, "embedder": fingerprint, "dim": int(vectors.shape[1]),
                 "variants": variants, "rows": int(len(vectors)), "sha256": sha256_array(vectors),
                 "index_sha256": hashlib.sha256(data).hexdigest(),
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "entries": entries}
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "calibration": calibration, "entries": entries}
     atomic_write_bytes(index_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
     return index
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from osld._onnx import file_sha256
+from osld.calibration import calibrate, calibration_current
 from osld.data.images import load_rgba
 from osld.embedder import Embedder
 from osld.embedder.preprocess import CANONICAL_VARIANTS, canonical_variants
@@ -61,6 +62,7 @@ class Registry:
         self._row_brands: np.ndarray = np.zeros(0, object)
         self._index = None
         self._synced_state: tuple | None = None
+        self.calibration: dict | None = None  # impostor similarities for the accept threshold, set by sync
 
     # ---------- folder operations (no embedder needed) ----------
     @property
@@ -286,10 +288,17 @@ class Registry:
                 out_entries.append(entry)
                 n_rows += len(block)
             all_vectors = np.concatenate(blocks) if blocks else np.zeros((0, embedder.dim), np.float32)
-            if manifest is None or metadata_changed or any(stats[k] for k in ("added", "changed", "removed")):
-                index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants)
+            changed = manifest is None or metadata_changed or any(stats[k] for k in ("added", "changed", "removed"))
+            calib = None if changed else manifest.get("calibration")
+            if not calibration_current(calib, embedder):  # impostor statistics of this registry (osld.calibration)
+                brands = np.array([e["path"].split("/", 1)[0] for e in out_entries for _ in range(e["rows"])], object)
+                calib = calibrate(all_vectors, brands, embedder, self.index_dir)
+                changed = True
+            if changed:
+                index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants, calib)
             else:  # unchanged: the stored index, if its checksum says it belongs to these vectors
                 index = load_flat_index(self.index_dir, manifest, all_vectors)
+            self.calibration = calib
             self._load(out_entries, all_vectors, index)
             self._synced_state = tuple(state)
             self._checked_at = time.monotonic()

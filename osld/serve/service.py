@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from osld.calibration import confidence
 from osld.data.images import LoadedImage, load_image, load_rgba
 from osld.errors import ConfigError, ImageReadError, RegistryError
 from osld.output import to_record
@@ -72,15 +73,24 @@ def safe_filename(name: str | None, default: str = "upload") -> str:
     return base[:120] or default
 
 
-def refilter(det: Detections, conf: float, min_sim: float, top_k: int) -> Detections:
-    """Keep boxes scoring >= ``conf``, name each from its alternatives at ``min_sim``, keep ``top_k`` of them."""
+def refilter(det: Detections, conf: float, min_sim: float | None, top_k: int,
+             coef: tuple[float, float, float, float] | None = None) -> Detections:
+    """Keep boxes scoring >= ``conf`` and ``top_k`` alternatives each; with a ``min_sim``, rename each box from its
+    alternatives at that similarity (``confidence`` recomputed with the calibration ``coef``); without one the
+    pipeline's calibrated names stay."""
     d = det[np.nonzero(det.score >= conf)[0]]
-    brand = d.brand.copy()
+    brand, confs = d.brand.copy(), d.confidence.copy()
     for i, alts in enumerate(d.alternatives):
         d.alternatives[i] = alts[:top_k]
-        if alts:
-            brand[i] = alts[0][0] if alts[0][1] >= min_sim else UNKNOWN
-    d.brand = brand
+        if alts and min_sim is not None:
+            named = alts[0][1] >= min_sim
+            brand[i] = alts[0][0] if named else UNKNOWN
+            if not named:
+                confs[i] = d.score[i]
+            elif coef is not None:
+                margin = alts[0][1] - (alts[1][1] if len(alts) > 1 else 0.0)
+                confs[i] = confidence(d.score[i: i + 1], np.float32([alts[0][1]]), np.float32([margin]), coef)[0]
+    d.brand, d.confidence = brand, confs
     return d
 
 
@@ -98,7 +108,6 @@ class Service:
         self.config = config
         self.registry: Registry = pipe.registry
         self.default_conf = float(getattr(pipe.detector, "conf", 0.25))
-        self.default_min_sim = pipe.match.min_sim
         self.default_top_k = min(pipe.match.top_k, config.max_top_k)
         if hasattr(pipe.detector, "conf"):
             pipe.detector.conf = min(config.conf_floor, self.default_conf)
@@ -108,6 +117,11 @@ class Service:
         self.batcher = MicroBatcher(self._detect_batch, config.max_batch, config.max_wait_ms, on_batch)
         with self.lock:
             self.registry.sync()
+
+    @property
+    def default_min_sim(self) -> float:
+        """The accept similarity in force (``--min-sim``, else the registry's calibrated threshold)."""
+        return self.pipe.thresholds()[0]
 
     def close(self) -> None:
         self.batcher.close()
@@ -147,9 +161,8 @@ class Service:
                      top_k: int | None) -> dict[str, Any]:
         """The ``osld detect`` JSONL record of one decoded image at this request's thresholds."""
         det = await self.batcher(image)
-        det = refilter(det, self.default_conf if conf is None else conf,
-                       self.default_min_sim if min_sim is None else min_sim,
-                       self.default_top_k if top_k is None else top_k)
+        det = refilter(det, self.default_conf if conf is None else conf, min_sim,
+                       self.default_top_k if top_k is None else top_k, self.pipe.naming.coef)
         return to_record(name, det, None)
 
     # ---------- registry ----------

@@ -1,0 +1,389 @@
+"""Naming benchmark: tune ``weights/naming.json`` on one half of the real validation photos, report on the other.
+
+    PYTHONPATH=$PWD python benchmarks/naming.py --write      # re-tune after new weights/*.onnx, then report
+    PYTHONPATH=$PWD python benchmarks/naming.py              # report with the current weights/naming.json
+
+Data (``../shared/data``; development only):
+- real brand-labelled photos of ``logodet3k_clothes``, ``beerjp`` and ``tdtu`` (``labels_brand/``). Only the *val*
+  side of the project's fixed split (``split_by_hash(..., 0.2)``, never trained on) is evaluated; it is split
+  again by a salted name hash into a **tuning half** and a **reporting half**. Registry crops of those brands come
+  from their *train*-side photos (up to 10 boxes >= 16 px per brand).
+- registries of 10, 100, 1,000 and 5,000 brands: the evaluated brands (10 of them for the smallest) plus distractor
+  brands from ``logos/manifest.csv`` (one canonical image each).
+- photos without a registered brand: BSDS500, COCO128, CamVid and OI person/car backgrounds (not clothing or
+  grocery, the sources of the shipped negatives), split into the same two halves, and for the 10-brand registry
+  also the val photos of the brands it does not hold.
+
+Metrics per registry size: brand recall (ground-truth boxes found with the right brand at IoU 0.5, at the operating
+thresholds), false alarms (share of photos without a registered brand given some brand), mAP@0.5 (ranked by
+``confidence`` down to the proposal threshold, every region named by its best brand), and the "oracle" recall: the
+best recall any single global similarity threshold reaches on the reporting half with false alarms <= 2 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from osld.calibration import (  # noqa: E402
+    NamingDefaults,
+    accept_threshold,
+    calibrate,
+    confidence,
+    decide,
+    features,
+    fit_logistic,
+)
+from osld.data.logos import normalize_brand  # noqa: E402
+from osld.data.yolo import list_images, split_by_hash  # noqa: E402
+from osld.eval.datasets import Sample  # noqa: E402
+from osld.eval.metrics import evaluate_detections, match_detections  # noqa: E402
+from osld.types import Detections  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+REAL = ("logodet3k_clothes", "beerjp", "tdtu")
+BACKGROUNDS = ("bsds500", "coco128", "camvid", "oi_personcar")
+SIZES = (10, 100, 1000, 5000)
+PROPOSAL_CONF = 0.02  # the lowest detector threshold the tuning may choose
+FA_TARGET = 0.02
+
+
+def half(path: Path) -> str:
+    """Tuning or reporting half, by a salted hash independent of the train/val split."""
+    h = int(hashlib.sha1(("naming-half:" + path.name).encode()).hexdigest()[:8], 16)
+    return "tune" if h % 2 == 0 else "report"
+
+
+def read_brand_boxes(root: Path, img: Path) -> list[tuple[str, np.ndarray]]:
+    lab = root / "labels_brand" / (img.stem + ".txt")
+    out = []
+    if lab.exists():
+        for line in lab.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 5:
+                out.append((normalize_brand(" ".join(parts[:-4])), np.array([float(v) for v in parts[-4:]])))
+    return out
+
+
+def to_xyxy(cxcywh: np.ndarray, w: int, h: int) -> np.ndarray:
+    cx, cy, bw, bh = cxcywh
+    return np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], np.float32)
+
+
+def registry_crops(work: Path) -> dict[str, list[Path]]:
+    """Up to 10 train-side crops per brand, written once as JPEGs."""
+    import cv2
+
+    out_dir = work / "registry_crops"
+    done = out_dir / ".done"
+    if not done.exists():
+        for root in (SHARED / "real" / r for r in REAL):
+            train, _ = split_by_hash(list_images(root / "images"), 0.2)
+            for img_path in train:
+                boxes = read_brand_boxes(root, img_path)
+                if not boxes:
+                    continue
+                img = cv2.imread(str(img_path))
+                h, w = img.shape[:2]
+                for k, (brand, b) in enumerate(boxes):
+                    x1, y1, x2, y2 = to_xyxy(b, w, h).round().astype(int)
+                    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+                    if min(x2 - x1, y2 - y1) < 16:
+                        continue
+                    d = out_dir / brand
+                    d.mkdir(parents=True, exist_ok=True)
+                    if len(list(d.glob("*.jpg"))) < 10:
+                        cv2.imwrite(str(d / f"{img_path.stem}_{k}.jpg"), img[y1:y2, x1:x2])
+        done.touch()
+    return {d.name: sorted(d.glob("*.jpg")) for d in sorted(out_dir.iterdir()) if d.is_dir()}
+
+
+def distractors(exclude: set[str]) -> list[tuple[str, Path]]:
+    import csv
+
+    seen: dict[str, Path] = {}
+    with open(SHARED / "logos" / "manifest.csv", newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            key = normalize_brand(r["brand"])
+            if key not in exclude and normalize_brand(r["brand_name"]) not in exclude and key not in seen:
+                seen[key] = SHARED / "logos" / r["path"]
+    return sorted(seen.items(), key=lambda kv: hashlib.sha1(kv[0].encode()).hexdigest())
+
+
+def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str, Path]], cache: Path
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (vectors, brand per row): real crops embedded once, canonical PNGs as the registry's variants."""
+    from osld.data.images import load_rgba
+    from osld.embedder.preprocess import canonical_variants
+
+    if cache.exists():
+        z = np.load(cache, allow_pickle=True)
+        return z["vectors"], z["brands"]
+    items = [(b, p) for b, ps in crops.items() for p in ps] + extra
+    n_crops = len(items) - len(extra)
+    vecs, brands = [], []
+    for start in range(0, len(items), 64):
+        chunk = items[start: start + 64]
+        imgs, owners = [], []
+        for i, (b, p) in enumerate(chunk):
+            try:
+                # distractors: the first canonical variant only (on white): a third of the embedding time on a
+                # shared CPU; the evaluated brands' real crops are opaque and embedded once anyway
+                v = canonical_variants(load_rgba(p))[: 1 if start + i >= n_crops else None]
+            except Exception as e:  # noqa: BLE001 - one bad catalogue file must not stop the benchmark
+                print(f"skip {p}: {e}", file=sys.stderr)
+                continue
+            imgs.extend(v)
+            owners.extend([b] * len(v))
+        vecs.append(embedder.embed(imgs))
+        brands.extend(owners)
+        print(f"\rregistry embeddings {start + len(chunk)}/{len(items)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    vectors, brands_arr = np.concatenate(vecs), np.array(brands, object)
+    np.savez(cache, vectors=vectors, brands=brands_arr)
+    return vectors, brands_arr
+
+
+def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
+    """Low-threshold proposals with region embeddings, per photo (cached per model pair)."""
+    if cache.exists():
+        return list(np.load(cache, allow_pickle=True)["items"])
+    items = []
+    t0 = time.time()
+    for i, res in enumerate(pipe.run(photos, progress=False)):
+        d = res.detections
+        if d is None:
+            d = Detections.empty(width=1, height=1)
+        items.append({"path": str(res.path), "xyxy": d.xyxy, "score": d.score,
+                      "emb": d.emb if d.emb is not None else np.zeros((0, pipe.embedder.dim), np.float32),
+                      "width": d.metadata["width"], "height": d.metadata["height"]})
+        print(f"\rphotos {i + 1}/{len(photos)} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    np.savez(cache, items=np.array(items, dtype=object))
+    return items
+
+
+def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np.ndarray):
+    """Best brand, its similarity and the margin to the best other brand, per region."""
+    if len(emb) == 0:
+        return np.zeros(0, object), np.zeros(0, np.float32), np.zeros(0, np.float32)
+    per_brand = np.maximum.reduceat(emb @ vectors.T, starts, axis=1)
+    top = np.argsort(-per_brand, axis=1)[:, :2]
+    s1 = np.take_along_axis(per_brand, top[:, :1], 1)[:, 0]
+    s2 = np.take_along_axis(per_brand, top[:, 1:2], 1)[:, 0] if per_brand.shape[1] > 1 else np.zeros_like(s1)
+    return names[top[:, 0]], s1.astype(np.float32), (s1 - s2).astype(np.float32)
+
+
+class Setup:
+    """One registry size: its matches for every photo, its calibration, and the ground truth it implies."""
+
+    def __init__(self, size: int, registered: list[str], vectors: np.ndarray, brands: np.ndarray, photos: list[dict],
+                 gt: dict[str, list[tuple[str, np.ndarray]]], neg_paths: set[str], embedder, cache_dir: Path):
+        self.size = size
+        sel = np.isin(brands, registered)
+        order = np.argsort(brands[sel], kind="stable")
+        v, b = vectors[sel][order], brands[sel][order]
+        names, starts = np.unique(b, return_index=True)
+        self.calibration = calibrate(v, b, embedder, cache_dir)
+        reg = set(registered)
+        self.rows = []
+        for p in photos:
+            brand, sim, margin = best_two(p["emb"], v, starts, names)
+            boxes = [(br, bx) for br, bx in gt.get(p["path"], []) if br in reg]
+            has_any = bool(gt.get(p["path"]))
+            negative = p["path"] in neg_paths or (has_any and not boxes)
+            self.rows.append(dict(p, brand=brand, sim=sim, margin=margin, gt=boxes, negative=negative,
+                                  positive=bool(boxes)))
+
+
+def detections_of(row: dict, coef, proposal_conf: float, ranking: str = "logistic") -> Detections:
+    keep = row["score"] >= proposal_conf
+    score, sim, margin = row["score"][keep], row["sim"][keep], row["margin"][keep]
+    if ranking == "logistic":
+        conf = confidence(score, sim, margin, coef)
+    elif ranking == "sqrt":
+        conf = np.sqrt(score) * np.clip(sim, 0, None)
+    elif ranking == "sim":
+        conf = sim
+    else:
+        conf = score
+    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, None, None, {}, conf)
+
+
+def measure(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic", accept: float | None = None
+            ) -> dict:
+    """Recall, false alarms and mAP of one registry size (rows already restricted to one half)."""
+    if accept is None:
+        accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
+    samples, full, n_gt, n_hit, n_neg, n_fa = [], [], 0, 0, 0, 0
+    for r in setup.rows:
+        d = detections_of(r, defaults.coef, defaults.proposal_conf, ranking)
+        gt_xyxy = np.array([to_xyxy(b, r["width"], r["height"]) for _, b in r["gt"]], np.float32).reshape(-1, 4)
+        gt_brand = [br for br, _ in r["gt"]]
+        if r["positive"] or r["negative"]:
+            samples.append(Sample(Path(r["path"]), gt_xyxy, gt_brand))
+            full.append(d)
+        op = decide(d, accept, defaults.min_conf if ranking == "logistic" else -1.0, defaults.unknown_conf)
+        named = op[op.is_known]
+        if r["negative"]:
+            n_neg += 1
+            n_fa += bool(len(named))
+        if r["positive"]:
+            for br in set(gt_brand):
+                m = np.array([g == br for g in gt_brand])
+                pm = np.array([b == br for b in named.brand], bool)
+                n_gt += int(m.sum())
+                n_hit += int(match_detections(named.xyxy[pm], named.confidence[pm], gt_xyxy[m]).sum())
+    ap = evaluate_detections(samples, full)["map"]
+    return {"recall": n_hit / max(n_gt, 1), "false_alarm": n_fa / max(n_neg, 1), "map50": ap, "accept_sim": accept,
+            "n_gt": n_gt, "n_negative_photos": n_neg}
+
+
+def oracle(setup: Setup, defaults: NamingDefaults) -> dict:
+    """Best recall of any single global similarity threshold (no confidence filter) with false alarms <= 2 %."""
+    best = {"recall": 0.0, "accept_sim": None}
+    for t in np.arange(0.40, 0.96, 0.01):
+        m = measure(setup, replace(defaults, min_conf=0.0), "logistic", accept=float(t))
+        if m["false_alarm"] <= FA_TARGET and m["recall"] > best["recall"]:
+            best = {"recall": m["recall"], "accept_sim": round(float(t), 2)}
+    return best
+
+
+def subset(setup: Setup, which: str) -> Setup:
+    s = object.__new__(Setup)
+    s.__dict__.update(setup.__dict__)
+    s.rows = [r for r in setup.rows if half(Path(r["path"])) == which]
+    return s
+
+
+def fit(setups: list[Setup], proposal_conf: float) -> tuple[float, ...]:
+    xs, ys = [], []
+    for s in setups:
+        for r in s.rows:
+            keep = r["score"] >= proposal_conf
+            x = features(r["score"][keep], r["sim"][keep], r["margin"][keep])
+            y = np.zeros(len(x))
+            gt_xyxy = np.array([to_xyxy(b, r["width"], r["height"]) for _, b in r["gt"]], np.float32).reshape(-1, 4)
+            for br in {g for g, _ in r["gt"]}:
+                pm = r["brand"][keep] == br
+                gm = np.array([g == br for g, _ in r["gt"]])
+                tp = match_detections(r["xyxy"][keep][pm], r["sim"][keep][pm], gt_xyxy[gm])
+                y[np.nonzero(pm)[0][tp]] = 1
+            xs.append(x)
+            ys.append(y)
+    return fit_logistic(np.concatenate(xs), np.concatenate(ys))
+
+
+def tune(setups: list[Setup], base: NamingDefaults) -> NamingDefaults:
+    """Highest mean recall over registry sizes with false alarms <= 2 % at every size (tuning half)."""
+    best, best_key = base, (-1.0, -1.0)
+    for pc in (0.02, 0.05, 0.1):
+        coef = fit(setups, pc)
+        for far in (0.003, 0.01, 0.02, 0.05, 0.1):
+            for mc in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+                cand = replace(base, proposal_conf=pc, far=far, min_conf=mc, coef=coef)
+                ms = [measure(s, cand) for s in setups]
+                ok = all(m["false_alarm"] <= FA_TARGET for m in ms)
+                key = (float(ok), float(np.mean([m["recall"] for m in ms])) if ok else
+                       -float(np.max([m["false_alarm"] for m in ms])))
+                if key > best_key:
+                    best, best_key = cand, key
+    print(f"tuned: {best} (tuning half: all sizes within FA target: {bool(best_key[0])}, score {best_key[1]:.3f})",
+          file=sys.stderr)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", type=Path, default=ROOT / "weights")
+    ap.add_argument("--work", type=Path, default=ROOT / "work" / "naming")
+    ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
+    ap.add_argument("--backgrounds", type=int, default=120, help="background photos (both halves)")
+    ap.add_argument("--max-det", type=int, default=25, help="proposals per photo (highest scores)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from osld.detector import load_detector
+    from osld.embedder import load_embedder
+    from osld.pipeline import MatchConfig, Pipeline
+
+    det = load_detector(args.weights / "detector.onnx", conf=PROPOSAL_CONF, max_det=args.max_det)
+    emb = load_embedder(args.weights / "embedder.onnx")
+    tag = hashlib.sha256((det.fingerprint if hasattr(det, "fingerprint") else
+                          hashlib.sha256((args.weights / "detector.onnx").read_bytes()).hexdigest())
+                         .encode() + emb.fingerprint.encode()).hexdigest()[:12]
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+
+    gt: dict[str, list] = {}
+    val_photos: list[Path] = []
+    for name in REAL:
+        root = SHARED / "real" / name
+        _, val = split_by_hash(list_images(root / "images"), 0.2)
+        for p in val:
+            boxes = read_brand_boxes(root, p)
+            if boxes:
+                gt[str(p)] = boxes
+                val_photos.append(p)
+    rng = np.random.default_rng(0)
+    bg = sorted(p for s in BACKGROUNDS for p in list_images(SHARED / "backgrounds" / s))
+    bg = [bg[i] for i in sorted(rng.choice(len(bg), min(args.backgrounds, len(bg)), replace=False))]
+    crops = registry_crops(work)
+    evaluated = sorted({b for boxes in gt.values() for b, _ in boxes} & set(crops))
+    order = sorted(evaluated, key=lambda b: hashlib.sha1(b.encode()).hexdigest())
+    extra = distractors(set(crops))[: max(SIZES) - len(evaluated)]
+    vectors, brands = embed_registry(emb, {b: crops[b] for b in evaluated}, extra,
+                                     work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
+    pipe = Pipeline(det, emb, None, MatchConfig(keep_all=True))
+    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{tag}.npz")
+    neg_paths = {str(p) for p in bg}
+
+    setups = []
+    for size in SIZES:
+        registered = (order[:size] if size < len(evaluated)
+                      else evaluated + [b for b, _ in extra[: size - len(evaluated)]])
+        setups.append(Setup(size, registered, vectors, brands, photos, gt, neg_paths, emb, work))
+        print(f"registry {size}: calibrated accept_sim(far=0.01) = "
+              f"{accept_threshold(setups[-1].calibration, 0.01, 0.0):.3f}", file=sys.stderr)
+
+    current = NamingDefaults.load(args.weights)
+    if args.write:
+        # an unmatched region is reported at the detector's own operating point (weights/detector.json)
+        current = tune([subset(s, "tune") for s in setups], replace(current, unknown_conf=det.default_conf))
+        current.save(args.weights, tuned_on="benchmarks/naming.py tuning half",
+                     tuned_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    old = replace(current, proposal_conf=0.25, min_conf=-1.0, far=0.5, floor_sim=0.45)  # the previous defaults
+    rows = []
+    for s in setups:
+        rep = subset(s, "report")
+        rows.append({"size": s.size, "new": measure(rep, current), "old": measure(rep, old, "score", accept=0.45),
+                     "sqrt": measure(rep, current, "sqrt"), "oracle": oracle(rep, current)})
+    print(f"\nreporting half; defaults: {current}\n")
+    print("| brands | brand recall | false alarms | mAP@0.5 | accept sim | best-threshold recall (FA<=2%) |"
+          " before: recall / false alarms / mAP@0.5 | mAP@0.5 ranked by sqrt(score)*sim |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        n, o = r["new"], r["old"]
+        print(f"| {r['size']:,} | {n['recall']:.3f} | {n['false_alarm']:.3f} | {n['map50']:.3f} | "
+              f"{n['accept_sim']:.3f} | {r['oracle']['recall']:.3f} (at {r['oracle']['accept_sim']}) | "
+              f"{o['recall']:.3f} / {o['false_alarm']:.3f} / {o['map50']:.3f} | {r['sqrt']['map50']:.3f} |")
+    n_pos = sum(r["positive"] for r in subset(setups[1], "report").rows)
+    n_neg = rows[1]["new"]["n_negative_photos"]
+    print(f"\n(reporting half: {n_pos} brand photos, {rows[1]['new']['n_gt']} boxes of {len(evaluated)} brands; "
+          f"{n_neg} photos without a registered brand at 100+ brands, {rows[0]['new']['n_negative_photos']} at 10)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
