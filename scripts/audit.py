@@ -241,9 +241,10 @@ def check_kill_csv(work: Path, args: argparse.Namespace) -> str:
     out, imgs, cmd = _kill(work, "csv", args.images)
     done = {r["abspath"] for r in csv.DictReader(out.open(newline="", encoding="utf-8"))}
     torn = next(p for p in imgs if os.path.abspath(p) not in done)
+    header = next(csv.reader(out.open(newline="", encoding="utf-8")))
     with open(out, "a", newline="", encoding="utf-8") as f:  # the worst case: 1 of an image's 3 rows written
-        csv.writer(f).writerow([str(torn), 320, 240, 1, 1, 9, 9, 0.5, "unknown", 0.1, "", "",
-                                os.path.abspath(torn), 3])
+        row = {"image": str(torn), "abspath": os.path.abspath(torn), "image_rows": 3, "width": 320, "height": 240}
+        csv.DictWriter(f, fieldnames=header, restval="").writerow({k: v for k, v in row.items() if k in header})
     proc = run([*cmd, "--resume"])
     no_traceback(proc)
     expect(proc.returncode == 0, proc.stderr)

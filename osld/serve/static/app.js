@@ -28,9 +28,12 @@ async function api(method, url, body, headers = {}) {
 }
 
 // ---------- detect ----------
+// The server names boxes with the registry's calibrated threshold; the slider overrides it only once moved.
+let simTouched = false;
+
 function brandOf(det, minSim) {
   const best = det.alternatives && det.alternatives[0];
-  if (!best) return det.brand;
+  if (!best || !simTouched) return det.brand;
   return best.similarity >= minSim ? best.brand : "unknown";
 }
 
@@ -186,6 +189,7 @@ async function init() {
   $("#conf").value = info.conf;
   $("#min-sim").value = info.min_sim;
   setSliders();
+  $("#min-sim").addEventListener("input", () => { simTouched = true; });
   for (const id of ["#conf", "#min-sim"]) $(id).addEventListener("input", () => { setSliders(); renderResults(); });
   dropZone($("#drop"), $("#file-input"), detect);
   dropZone($("#logo-drop"), $("#logo-input"), (files) => {
