@@ -8,6 +8,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from osld._checkpoint import load_checkpoint as _load_checkpoint
+from osld._checkpoint import save_checkpoint
 from osld._io import atomic_write_bytes
 from osld._offline import offline_ultralytics
 from osld.data.yolo import read_data_yaml, yologo_split
@@ -138,33 +140,9 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
     return best if best.exists() else out / "detector_last.pt"
 
 
-def save_checkpoint(ckpt: dict, path: Path) -> Path:
-    import io
-
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(ckpt, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
 def load_checkpoint(path: str | Path) -> dict:
     """A compact detector checkpoint, loaded with ``weights_only=True`` (no code runs); one-line errors."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a loadable osld detector checkpoint ({first[:160]})") from e
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: not an osld detector checkpoint (no state_dict)")
-    return ckpt
+    return _load_checkpoint(path, "detector", "state_dict")
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, imgsz: int = 320) -> Path:

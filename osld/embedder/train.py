@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from osld._checkpoint import load_checkpoint as _load_checkpoint
+from osld._checkpoint import save_checkpoint
 from osld.data.images import iter_image_files
 from osld.data.logos import by_brand, normalize_brand, read_catalogue, read_heldout
-from osld.errors import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -91,35 +92,9 @@ def build_classes(cfg: EmbedderTrainConfig):
     return classes, names, n_canonical, train_brands, val_brands
 
 
-def _save_atomic(obj, path: Path) -> None:
-    import io
-
-    import torch
-
-    from osld._io import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def load_checkpoint(path: str | Path) -> dict:
     """A training or compact embedder checkpoint, loaded with ``weights_only=True``; one-line errors."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a loadable osld embedder checkpoint ({first[:160]})") from e
-    if not isinstance(state, dict) or "model" not in state:
-        raise CheckpointError(f"{path}: not an osld embedder checkpoint (no model weights)")
-    return state
+    return _load_checkpoint(path, "embedder", "model")
 
 
 def compact(state: dict) -> dict:
@@ -170,7 +145,7 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         weight_decay=cfg.weight_decay,
     )
     base_lrs = [g["lr"] for g in opt.param_groups]
-    step, steps_before, minutes_before = 0, 0, 0.0
+    step, steps_before, minutes_before, minutes_prior = 0, 0, 0.0, 0.0
     unknown_ids: list[int] = []
     if resume_state is not None:
         state = resume_state
@@ -179,6 +154,7 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         opt.load_state_dict(state["opt"])
         step, minutes_before = int(state["step"]), float(state["minutes"])
         steps_before = int(state.get("steps_total", step)) - step
+        minutes_prior = float(state.get("minutes_total", minutes_before)) - minutes_before
     elif init_state is not None:
         state = init_state
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
@@ -189,10 +165,9 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
                     loss_fn.proxies[i] = state["proxies"][known[name]].float()
         unknown_ids = [i for i, name in enumerate(class_names) if name not in known]
         steps_before = int(state.get("steps_total", 0))
-        minutes_init = float(state.get("minutes_total", 0.0))
+        minutes_prior = float(state.get("minutes_total", 0.0))
         print(f"init from {init}: {sum(n in known for n in class_names)}/{n_classes} proxies reused, "
-              f"{steps_before} steps and {minutes_init:.0f} min of earlier training")
-    minutes_prior = float(init_state.get("minutes_total", 0.0)) if init_state is not None else 0.0
+              f"{steps_before} steps and {minutes_prior:.0f} min of earlier training")
     backgrounds = [p for d in cfg.backgrounds for p in iter_image_files([d])]
     renderer = SampleRenderer(backgrounds, size=cfg.size)
     dataset = ClassDataset(classes, renderer)
@@ -238,8 +213,8 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
                  "step": step, "minutes": minutes, "config": json.dumps(asdict(cfg)), "n_classes": n_classes,
                  "class_names": class_names, "steps_total": steps_before + step,
                  "minutes_total": minutes_prior + minutes}
-        _save_atomic(state, last)
-        _save_atomic(compact(state), out / "embedder.pt")
+        save_checkpoint(state, last)
+        save_checkpoint(compact(state), out / "embedder.pt")
 
     model.train()
     if init_state is not None or resume_state is not None:
