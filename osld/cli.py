@@ -102,6 +102,9 @@ def train_detector_cmd(
     workers: int = typer.Option(2, help="Dataloader worker processes."),
     threads: int = typer.Option(0, help="torch threads (0: all cores; 1 when another training runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/detector_last.pt."),
+    lr0: float | None = typer.Option(None, help="Initial learning rate (AdamW). Default: ultralytics' auto choice "
+                                     "from scratch, 5e-4 when continuing (--init / --resume)."),
+    multi_scale: float = typer.Option(0.0, help="Train each batch at a random size in imgsz*(1 +- this), e.g. 0.25."),
     export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
 ) -> None:
     """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
@@ -109,7 +112,8 @@ def train_detector_cmd(
 
     cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
                               real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
-                              imgsz=imgsz, batch=batch, workers=workers, threads=threads)
+                              imgsz=imgsz, batch=batch, workers=workers, threads=threads, lr0=lr0,
+                              multi_scale=multi_scale)
     try:
         best = train_detector(cfg, init=init, resume=resume)
         if export:

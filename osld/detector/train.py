@@ -16,6 +16,10 @@ from osld.data.yolo import read_data_yaml, yologo_split
 from osld.errors import CheckpointError
 
 MODEL_YAML = Path(__file__).with_name("mobilenet_v2_yolo.yaml")
+# ultralytics' auto optimizer picks AdamW at lr 0.002 for a short run; continuing an already trained model at that
+# rate forgot most of what it knew within one epoch (session 2: yologo val recall 0.42 -> 0.35), so --init runs
+# default to a quarter of it.
+FINETUNE_LR0 = 5e-4
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class DetectorTrainConfig:
     workers: int = 2
     seed: int = 0
     threads: int = 0  # torch threads (0: all cores)
+    lr0: float | None = None  # None: ultralytics' auto choice from scratch, FINETUNE_LR0 (AdamW) with --init
+    multi_scale: float = 0.0  # each batch resized to imgsz * (1 +- multi_scale), so one model serves several sizes
 
 
 def _write_lists(cfg: DetectorTrainConfig) -> Path:
@@ -126,12 +132,16 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             # take the weights just loaded (Model.train -> trainer.get_model(weights=self.model)).
             model.ckpt = {"osld_init": str(init)}
         model.add_callback("on_fit_epoch_end", _compact_saver(out, cfg, previous, started))
+        lr0 = cfg.lr0 if cfg.lr0 is not None else (FINETUNE_LR0 if previous else None)
+        schedule = (dict(optimizer="AdamW", lr0=lr0, lrf=0.1, warmup_bias_lr=0.0, cos_lr=True)
+                    if lr0 is not None else dict(optimizer="auto"))
         model.train(
             data=str(data_yaml), epochs=cfg.epochs, time=cfg.max_minutes / 60.0, imgsz=cfg.imgsz,
             batch=cfg.batch, device="cpu", workers=cfg.workers, project=str(out.resolve()), name="train",
             exist_ok=True, seed=cfg.seed, amp=False, plots=True, patience=100,
-            warmup_epochs=0.3 if previous else 3.0, cache=False, verbose=False,
-            close_mosaic=1, mosaic=0.5, scale=0.5, degrees=5.0, fliplr=0.0,
+            warmup_epochs=0.1 if previous else 3.0, cache=False, verbose=False,
+            close_mosaic=1, mosaic=0.5, scale=0.5, degrees=5.0, fliplr=0.0, multi_scale=cfg.multi_scale,
+            **schedule,
         )
         minutes = (time.time() - started) / 60
         with open(out / "osld_train_log.jsonl", "a") as f:
