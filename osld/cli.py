@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from osld.cli_base import TYPER_STYLE, OsldGroup
+from osld.cli_base import TYPER_STYLE, OsldGroup, fail, setup_logging
 from osld.errors import OsldError
 from osld.pipeline import MatchConfig
 
@@ -17,11 +17,16 @@ app = typer.Typer(
     no_args_is_help=True,
     **TYPER_STYLE,
 )
-train_app = typer.Typer(help="Train the detector or the embedder (needs the [train] extra).", no_args_is_help=True,
-                        **TYPER_STYLE)
+from osld.cli_train import synth, train_app  # noqa: E402  (training commands live beside each other)
+
+app.command()(synth)
 app.add_typer(train_app, name="train")
 
 from osld.eval.cli import evaluate_app  # noqa: E402  (sub-app defined in its own module)
+from osld.eval.models_cli import evaluate_detector_cmd, evaluate_embedder_cmd  # noqa: E402
+
+evaluate_app.command("detector")(evaluate_detector_cmd)
+evaluate_app.command("embedder")(evaluate_embedder_cmd)
 
 app.add_typer(evaluate_app, name="evaluate")
 
@@ -29,7 +34,6 @@ from osld.discover.cli import discover_app  # noqa: E402
 
 app.add_typer(discover_app, name="discover")
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 class OutputFormat(str, Enum):
@@ -43,124 +47,10 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
-def _setup_logging() -> None:
-    import logging
-
-    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
-    logging.getLogger("faiss").setLevel(logging.WARNING)  # faiss logs its loader at INFO
+_setup_logging = setup_logging
 
 
-def _fail(err: OsldError) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-class BrandSet(str, Enum):
-    train = "train"
-    heldout = "heldout"
-
-
-@app.command()
-def synth(
-    out: Path = typer.Option(..., help="Output folder (images/, labels/, data.yaml)."),
-    n: int = typer.Option(1000, help="Number of scenes."),
-    seed: int = typer.Option(0, help="Random seed; scene i depends only on (seed, i)."),
-    brands: BrandSet = typer.Option(BrandSet.train, help="train: all brands minus the held-out list; "
-                                    "heldout: only held-out brands (open-set validation)."),
-    logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
-    backgrounds: list[Path] = typer.Option(
-        [SHARED / "backgrounds"], help="Background photo folders (searched recursively; default: every source)."),
-    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
-) -> None:
-    """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
-    from osld.data.logos import read_catalogue, read_heldout
-    from osld.data.synth import synthesize
-
-    try:
-        held = read_heldout(heldout)
-        catalogue = read_catalogue(logos, exclude=held if brands == BrandSet.train else None)
-        if brands == BrandSet.heldout:
-            catalogue = [c for c in catalogue if c.brand in held]
-        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed)
-    except OsldError as e:
-        _fail(e)
-    typer.echo(f"wrote {n} scenes; dataset: {yaml_path}")
-
-
-@train_app.command("detector")
-def train_detector_cmd(
-    data: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="Synthetic data.yaml from `osld synth` "
-                                    "(repeatable)."),
-    out: Path = typer.Option(..., help="Run folder (checkpoints, logs, plots)."),
-    real_dir: list[Path] = typer.Option([], help="Real YOLO folder (images/, labels/) split 80/20 by file name into "
-                                        "train and a never-trained-on val part (repeatable)."),
-    init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/detector.pt)."),
-    max_minutes: float = typer.Option(60.0, help="Stop training after this many minutes."),
-    epochs: int = typer.Option(30, help="Epoch cap (the time budget usually ends training first)."),
-    imgsz: int = typer.Option(320, help="Training input size."),
-    batch: int = typer.Option(16, help="Batch size."),
-    workers: int = typer.Option(2, help="Dataloader worker processes."),
-    threads: int = typer.Option(0, help="torch threads (0: all cores; 1 when another training runs)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/detector_last.pt."),
-    lr0: float | None = typer.Option(None, help="Initial learning rate (AdamW). Default: ultralytics' auto choice "
-                                     "from scratch, 5e-4 when continuing (--init / --resume)."),
-    multi_scale: float = typer.Option(0.0, help="Train each batch at a random size in imgsz*(1 +- this), e.g. 0.25."),
-    export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
-) -> None:
-    """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
-    from osld.detector.train import DetectorTrainConfig, export_onnx, train_detector
-
-    cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
-                              real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
-                              imgsz=imgsz, batch=batch, workers=workers, threads=threads, lr0=lr0,
-                              multi_scale=multi_scale)
-    try:
-        best = train_detector(cfg, init=init, resume=resume)
-        if export:
-            typer.echo(f"exported {export_onnx(best, export, imgsz=imgsz)}")
-    except OsldError as e:
-        _fail(e)
-    typer.echo(f"best checkpoint: {best}")
-
-
-@train_app.command("embedder")
-def train_embedder_cmd(
-    out: Path = typer.Option(..., help="Run folder (last.pt checkpoint, train_log.jsonl, split.json)."),
-    logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
-    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
-    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds", SHARED / "real" / "yologo" / "images"],
-                                           help="Photo folders for background patches (searched recursively)."),
-    real_instances: Path | None = typer.Option(SHARED / "real" / "yologo", help="YOLO folder whose boxes (train "
-                                               "split) become instance-level classes."),
-    real_brands: list[Path] = typer.Option(
-        [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
-        help="Folders with labels_brand/: their train split's crops join their brand's class (repeatable)."),
-    init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/embedder.pt)."),
-    max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
-    dim: int = typer.Option(256, help="Embedding dimension."),
-    size: int = typer.Option(112, help="Input size (square)."),
-    workers: int = typer.Option(1, help="Data-rendering worker processes."),
-    threads: int = typer.Option(0, help="torch threads (0: all cores; use 1 when another training runs)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
-    export: Path | None = typer.Option(None, help="Export the trained model to this ONNX file at the end."),
-) -> None:
-    """Train the SDML embedder (normalized softmax, class-balanced batches, ImageNet mobilenet_v2)."""
-    from osld.embedder.train import EmbedderTrainConfig, export_onnx, load_trained, train_embedder
-
-    cfg = EmbedderTrainConfig(
-        out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
-        real_instances=str(real_instances) if real_instances else None,
-        real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
-        workers=workers, threads=threads,
-    )
-    try:
-        ckpt = train_embedder(cfg, resume=resume, init=init)
-        if export:
-            model, saved_cfg, _ = load_trained(ckpt)
-            typer.echo(f"exported {export_onnx(model, export, saved_cfg['size'])}")
-    except OsldError as e:
-        _fail(e)
-    typer.echo(f"checkpoint: {ckpt}")
+_fail = fail
 
 
 @app.command()
@@ -363,108 +253,6 @@ def registry_rebuild(
     except OsldError as e:
         _fail(e)
     typer.echo(f"rebuilt: {stats['added']} images embedded, {stats['failed']} unreadable")
-
-
-@evaluate_app.command("detector")
-def evaluate_detector_cmd(
-    data: list[Path] = typer.Option([], exists=True, dir_okay=False, help="YOLO data.yaml (its val split) or a "
-                                    ".txt image list; repeat for several sets."),
-    real_dir: list[Path] = typer.Option([], exists=True, file_okay=False, help="Real YOLO folder: its fixed "
-                                        "never-trained-on val part (20% by file name); repeatable."),
-    detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped)."),
-    conf: float | None = typer.Option(None, help="Confidence for recall and proposals (default: the model's)."),
-    imgsz: int | None = typer.Option(None, help="Network input size (default: the model's)."),
-    tile: int = typer.Option(1, help="Also run on a TILE x TILE grid of overlapping crops (1: off)."),
-    split: str = typer.Option("val", help="Split of data.yaml to use."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
-) -> None:
-    """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
-    AP50, AP50-95, proposals/image."""
-    from osld.data.yolo import read_data_yaml, yologo_split
-    from osld.detector import load_detector
-    from osld.detector.evaluate import SIZE_BUCKETS, evaluate_detector
-    from osld.embedder.evaluate import save_json
-    from osld.pipeline import default_weights_dir
-
-    path = detector or default_weights_dir() / "detector.onnx"
-    sets: dict[str, list[Path]] = {}
-    results = {}
-    try:
-        for d in data:
-            if d.suffix == ".txt":
-                sets[str(d)] = [Path(line.strip()) for line in d.read_text().splitlines() if line.strip()]
-            else:
-                sets[str(d)] = read_data_yaml(d, split)[0]
-        for r in real_dir:
-            sets[f"{r.name} (val)"] = yologo_split(r)[1]
-        if not sets:
-            raise typer.BadParameter("give at least one --data or --real-dir")
-        # one low-threshold run serves AP and the thresholded metrics
-        det = load_detector(path, conf=0.01, imgsz=imgsz, tile=tile)
-        threshold = conf if conf is not None else det.default_conf
-        for name, images in sets.items():
-            results[name] = evaluate_detector(det, images, conf=threshold)
-    except OsldError as e:
-        _fail(e)
-    buckets = [b[2] for b in SIZE_BUCKETS]
-    typer.echo("| set | images | boxes | recall@0.5 | " + " | ".join(f"R {b}" for b in buckets)
-               + " | AP50 | AP50-95 | proposals/img |")
-    typer.echo("|---" * (7 + len(buckets)) + "|")
-    for name, r in results.items():
-        by = " | ".join(f"{r['recall_by_size'][b]['recall']:.2f} ({r['recall_by_size'][b]['n']})" for b in buckets)
-        typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {by} | {r['ap50']:.3f} | "
-                   f"{r['ap50_95']:.3f} | {r['proposals_per_image']:.2f} |")
-    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold}, imgsz={det.imgsz}, tile={tile}; "
-               "R <size>: recall by sqrt(box area / image area), (boxes))")
-    if json_out:
-        save_json({"detector": str(path), "imgsz": det.imgsz, "tile": tile, "results": results}, json_out)
-
-
-@evaluate_app.command("embedder")
-def evaluate_embedder_cmd(
-    embedder: list[Path] = typer.Option(None, help="Embedder ONNX file(s) to compare (default: shipped)."),
-    baseline: bool = typer.Option(True, help="Also evaluate the untrained ImageNet backbone (needs torch)."),
-    logos: Path = typer.Option(SHARED / "logos", help="Canonical logos (registry + distractors)."),
-    vehicle_logos: Path = typer.Option(SHARED / "real" / "vehicle_logos", help="Real car-emblem crops."),
-    backgrounds: Path = typer.Option(SHARED / "backgrounds" / "bsds500", help="Backgrounds for (b)'s renders."),
-    real_brands: list[Path] = typer.Option(
-        [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
-        help="(c): folders with labels_brand/; their never-trained-on val side are the queries."),
-    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Held-out brand list."),
-    cache_dir: Path = typer.Option(Path("work") / "eval_embedder", help="Registry folders + indexes (cached)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
-) -> None:
-    """Open-set Recall@1/@5: (a) real car emblems (held-out brands), (b) renders of validation brands, (c) real
-    brand photos' val side; against every canonical logo and against the evaluated brands alone."""
-    from osld.data.logos import by_brand, read_catalogue, read_heldout
-    from osld.embedder import load_embedder
-    from osld.embedder.data import brand_split
-    from osld.embedder.evaluate import EmbedderEvalData, evaluate_embedder, format_table, save_json
-    from osld.pipeline import default_weights_dir
-
-    _setup_logging()
-    catalogue = read_catalogue(logos, exclude=read_heldout(heldout))
-    _, val = brand_split(list(by_brand(catalogue)), 0.1)
-    data = EmbedderEvalData(logos, vehicle_logos, backgrounds, tuple(val), tuple(real_brands))
-    models = {str(p): p for p in (embedder or [default_weights_dir() / "embedder.onnx"])}
-    if baseline:
-        from osld.embedder.model import BaselineNet
-        from osld.embedder.train import export_onnx
-
-        base = cache_dir / "baseline_imagenet_mobilenet_v2.onnx"
-        if not base.exists():
-            export_onnx(BaselineNet(), base, load_embedder(next(iter(models.values()))).size)
-        models = {"ImageNet baseline (no training)": base, **models}
-    results = {}
-    try:
-        for name, path in models.items():
-            emb = load_embedder(path)
-            results[name] = evaluate_embedder(emb, data, cache_dir / emb.fingerprint[:12])
-    except OsldError as e:
-        _fail(e)
-    typer.echo(format_table(results))
-    if json_out:
-        save_json(results, json_out)
 
 
 from osld.bench import bench_command  # noqa: E402  (defined beside the benchmark code)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 from typer._click import exceptions as click_exc
@@ -89,3 +90,21 @@ class OsldGroup(TyperGroup):
             sys.exit(1)
         # non-standalone click returns the exit code of a typer.Exit, else the command's return value (None)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+# Default data paths of the training and evaluation commands: the team's shared data beside the project root.
+# Only those commands' defaults point here; runtime code never reads it.
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def fail(err: Exception) -> NoReturn:
+    """Print an expected error as one red line and exit 1."""
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def setup_logging() -> None:
+    import logging
+
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.INFO)
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # faiss logs its loader at INFO

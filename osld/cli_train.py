@@ -1,0 +1,122 @@
+"""``osld synth`` and ``osld train detector|embedder``: data and training commands (need the [train] extra)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from osld.cli_base import SHARED, TYPER_STYLE
+from osld.cli_base import fail as _fail
+from osld.errors import OsldError
+
+train_app = typer.Typer(help="Train the detector or the embedder (needs the [train] extra).", no_args_is_help=True,
+                        **TYPER_STYLE)
+
+
+class BrandSet(str, Enum):
+    train = "train"
+    heldout = "heldout"
+
+
+def synth(
+    out: Path = typer.Option(..., help="Output folder (images/, labels/, data.yaml)."),
+    n: int = typer.Option(1000, help="Number of scenes."),
+    seed: int = typer.Option(0, help="Random seed; scene i depends only on (seed, i)."),
+    brands: BrandSet = typer.Option(BrandSet.train, help="train: all brands minus the held-out list; "
+                                    "heldout: only held-out brands (open-set validation)."),
+    logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
+    backgrounds: list[Path] = typer.Option(
+        [SHARED / "backgrounds"], help="Background photo folders (searched recursively; default: every source)."),
+    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
+) -> None:
+    """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
+    from osld.data.logos import read_catalogue, read_heldout
+    from osld.data.synth import synthesize
+
+    try:
+        held = read_heldout(heldout)
+        catalogue = read_catalogue(logos, exclude=held if brands == BrandSet.train else None)
+        if brands == BrandSet.heldout:
+            catalogue = [c for c in catalogue if c.brand in held]
+        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed)
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"wrote {n} scenes; dataset: {yaml_path}")
+
+
+@train_app.command("detector")
+def train_detector_cmd(
+    data: list[Path] = typer.Option(..., exists=True, dir_okay=False, help="Synthetic data.yaml from `osld synth` "
+                                    "(repeatable)."),
+    out: Path = typer.Option(..., help="Run folder (checkpoints, logs, plots)."),
+    real_dir: list[Path] = typer.Option([], help="Real YOLO folder (images/, labels/) split 80/20 by file name into "
+                                        "train and a never-trained-on val part (repeatable)."),
+    init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/detector.pt)."),
+    max_minutes: float = typer.Option(60.0, help="Stop training after this many minutes."),
+    epochs: int = typer.Option(30, help="Epoch cap (the time budget usually ends training first)."),
+    imgsz: int = typer.Option(320, help="Training input size."),
+    batch: int = typer.Option(16, help="Batch size."),
+    workers: int = typer.Option(2, help="Dataloader worker processes."),
+    threads: int = typer.Option(0, help="torch threads (0: all cores; 1 when another training runs)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/detector_last.pt."),
+    lr0: float | None = typer.Option(None, help="Initial learning rate (AdamW). Default: ultralytics' auto choice "
+                                     "from scratch, 5e-4 when continuing (--init / --resume)."),
+    multi_scale: float = typer.Option(0.0, help="Train each batch at a random size in imgsz*(1 +- this), e.g. 0.25."),
+    export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
+) -> None:
+    """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
+    from osld.detector.train import DetectorTrainConfig, export_onnx, train_detector
+
+    cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
+                              real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
+                              imgsz=imgsz, batch=batch, workers=workers, threads=threads, lr0=lr0,
+                              multi_scale=multi_scale)
+    try:
+        best = train_detector(cfg, init=init, resume=resume)
+        if export:
+            typer.echo(f"exported {export_onnx(best, export, imgsz=imgsz)}")
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"best checkpoint: {best}")
+
+
+@train_app.command("embedder")
+def train_embedder_cmd(
+    out: Path = typer.Option(..., help="Run folder (last.pt checkpoint, train_log.jsonl, split.json)."),
+    logos: Path = typer.Option(SHARED / "logos", help="Canonical logo folder with manifest.csv."),
+    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
+    backgrounds: list[Path] = typer.Option([SHARED / "backgrounds", SHARED / "real" / "yologo" / "images"],
+                                           help="Photo folders for background patches (searched recursively)."),
+    real_instances: Path | None = typer.Option(SHARED / "real" / "yologo", help="YOLO folder whose boxes (train "
+                                               "split) become instance-level classes."),
+    real_brands: list[Path] = typer.Option(
+        [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
+        help="Folders with labels_brand/: their train split's crops join their brand's class (repeatable)."),
+    init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/embedder.pt)."),
+    max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
+    dim: int = typer.Option(256, help="Embedding dimension."),
+    size: int = typer.Option(112, help="Input size (square)."),
+    workers: int = typer.Option(1, help="Data-rendering worker processes."),
+    threads: int = typer.Option(0, help="torch threads (0: all cores; use 1 when another training runs)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    export: Path | None = typer.Option(None, help="Export the trained model to this ONNX file at the end."),
+) -> None:
+    """Train the SDML embedder (normalized softmax, class-balanced batches, ImageNet mobilenet_v2)."""
+    from osld.embedder.train import EmbedderTrainConfig, export_onnx, load_trained, train_embedder
+
+    cfg = EmbedderTrainConfig(
+        out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
+        real_instances=str(real_instances) if real_instances else None,
+        real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
+        workers=workers, threads=threads,
+    )
+    try:
+        ckpt = train_embedder(cfg, resume=resume, init=init)
+        if export:
+            model, saved_cfg, _ = load_trained(ckpt)
+            typer.echo(f"exported {export_onnx(model, export, saved_cfg['size'])}")
+    except OsldError as e:
+        _fail(e)
+    typer.echo(f"checkpoint: {ckpt}")

@@ -1,0 +1,113 @@
+"""``osld evaluate detector`` and ``osld evaluate embedder``: each model alone on validation data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from osld.cli_base import SHARED, setup_logging
+from osld.cli_base import fail as _fail
+from osld.errors import OsldError
+
+_setup_logging = setup_logging
+
+
+def evaluate_detector_cmd(
+    data: list[Path] = typer.Option([], exists=True, dir_okay=False, help="YOLO data.yaml (its val split) or a "
+                                    ".txt image list; repeat for several sets."),
+    real_dir: list[Path] = typer.Option([], exists=True, file_okay=False, help="Real YOLO folder: its fixed "
+                                        "never-trained-on val part (20% by file name); repeatable."),
+    detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped)."),
+    conf: float | None = typer.Option(None, help="Confidence for recall and proposals (default: the model's)."),
+    imgsz: int | None = typer.Option(None, help="Network input size (default: the model's)."),
+    tile: int = typer.Option(1, help="Also run on a TILE x TILE grid of overlapping crops (1: off)."),
+    split: str = typer.Option("val", help="Split of data.yaml to use."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
+) -> None:
+    """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
+    AP50, AP50-95, proposals/image."""
+    from osld.data.yolo import read_data_yaml, yologo_split
+    from osld.detector import load_detector
+    from osld.detector.evaluate import SIZE_BUCKETS, evaluate_detector
+    from osld.embedder.evaluate import save_json
+    from osld.pipeline import default_weights_dir
+
+    path = detector or default_weights_dir() / "detector.onnx"
+    sets: dict[str, list[Path]] = {}
+    results = {}
+    try:
+        for d in data:
+            if d.suffix == ".txt":
+                sets[str(d)] = [Path(line.strip()) for line in d.read_text().splitlines() if line.strip()]
+            else:
+                sets[str(d)] = read_data_yaml(d, split)[0]
+        for r in real_dir:
+            sets[f"{r.name} (val)"] = yologo_split(r)[1]
+        if not sets:
+            raise typer.BadParameter("give at least one --data or --real-dir")
+        # one low-threshold run serves AP and the thresholded metrics
+        det = load_detector(path, conf=0.01, imgsz=imgsz, tile=tile)
+        threshold = conf if conf is not None else det.default_conf
+        for name, images in sets.items():
+            results[name] = evaluate_detector(det, images, conf=threshold)
+    except OsldError as e:
+        _fail(e)
+    buckets = [b[2] for b in SIZE_BUCKETS]
+    typer.echo("| set | images | boxes | recall@0.5 | " + " | ".join(f"R {b}" for b in buckets)
+               + " | AP50 | AP50-95 | proposals/img |")
+    typer.echo("|---" * (7 + len(buckets)) + "|")
+    for name, r in results.items():
+        by = " | ".join(f"{r['recall_by_size'][b]['recall']:.2f} ({r['recall_by_size'][b]['n']})" for b in buckets)
+        typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {by} | {r['ap50']:.3f} | "
+                   f"{r['ap50_95']:.3f} | {r['proposals_per_image']:.2f} |")
+    typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold}, imgsz={det.imgsz}, tile={tile}; "
+               "R <size>: recall by sqrt(box area / image area), (boxes))")
+    if json_out:
+        save_json({"detector": str(path), "imgsz": det.imgsz, "tile": tile, "results": results}, json_out)
+
+
+def evaluate_embedder_cmd(
+    embedder: list[Path] = typer.Option(None, help="Embedder ONNX file(s) to compare (default: shipped)."),
+    baseline: bool = typer.Option(True, help="Also evaluate the untrained ImageNet backbone (needs torch)."),
+    logos: Path = typer.Option(SHARED / "logos", help="Canonical logos (registry + distractors)."),
+    vehicle_logos: Path = typer.Option(SHARED / "real" / "vehicle_logos", help="Real car-emblem crops."),
+    backgrounds: Path = typer.Option(SHARED / "backgrounds" / "bsds500", help="Backgrounds for (b)'s renders."),
+    real_brands: list[Path] = typer.Option(
+        [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
+        help="(c): folders with labels_brand/; their never-trained-on val side are the queries."),
+    heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Held-out brand list."),
+    cache_dir: Path = typer.Option(Path("work") / "eval_embedder", help="Registry folders + indexes (cached)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
+) -> None:
+    """Open-set Recall@1/@5: (a) real car emblems (held-out brands), (b) renders of validation brands, (c) real
+    brand photos' val side; against every canonical logo and against the evaluated brands alone."""
+    from osld.data.logos import by_brand, read_catalogue, read_heldout
+    from osld.embedder import load_embedder
+    from osld.embedder.data import brand_split
+    from osld.embedder.evaluate import EmbedderEvalData, evaluate_embedder, format_table, save_json
+    from osld.pipeline import default_weights_dir
+
+    _setup_logging()
+    catalogue = read_catalogue(logos, exclude=read_heldout(heldout))
+    _, val = brand_split(list(by_brand(catalogue)), 0.1)
+    data = EmbedderEvalData(logos, vehicle_logos, backgrounds, tuple(val), tuple(real_brands))
+    models = {str(p): p for p in (embedder or [default_weights_dir() / "embedder.onnx"])}
+    if baseline:
+        from osld.embedder.model import BaselineNet
+        from osld.embedder.train import export_onnx
+
+        base = cache_dir / "baseline_imagenet_mobilenet_v2.onnx"
+        if not base.exists():
+            export_onnx(BaselineNet(), base, load_embedder(next(iter(models.values()))).size)
+        models = {"ImageNet baseline (no training)": base, **models}
+    results = {}
+    try:
+        for name, path in models.items():
+            emb = load_embedder(path)
+            results[name] = evaluate_embedder(emb, data, cache_dir / emb.fingerprint[:12])
+    except OsldError as e:
+        _fail(e)
+    typer.echo(format_table(results))
+    if json_out:
+        save_json(results, json_out)
