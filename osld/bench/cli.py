@@ -38,6 +38,8 @@ def bench_command(
     reference_min_size: int = typer.Option(800, hidden=True, help="Reference detector min_size (smoke tests)."),
     detector: Path | None = typer.Option(None, help="Detector ONNX (default: shipped weights/detector.onnx)."),
     embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped weights/embedder.onnx)."),
+    imgsz: int | None = typer.Option(None, help="Detector input size (default: the detector's own)."),
+    tile: int = typer.Option(1, help="Also detect on a TILE x TILE grid of crops, as `osld detect --tile` (1: off)."),
     seed: int = typer.Option(0, help="Seed of the generated images and vectors."),
 ) -> None:
     """Measure throughput, per-stage latency, registry scale and compute use, side by side with a reference."""
@@ -48,7 +50,7 @@ def bench_command(
         cfg = BenchConfig(images=images, registry=registry, quick=quick, synthetic=synthetic, max_images=max_images,
                           max_registry=max_registry, register_images=register_images, batch_size=batch_size,
                           passes=passes, threads=threads, device=device.value, detector=detector, embedder=embedder,
-                          reference=reference, reference_images=reference_images,
+                          imgsz=imgsz, tile=tile, reference=reference, reference_images=reference_images,
                           reference_min_size=reference_min_size, seed=seed)
         result = run_bench(cfg, progress=echo)
     except OsldError as e:

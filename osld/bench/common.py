@@ -61,6 +61,8 @@ class BenchConfig:
         device: ``auto`` (CUDA when onnxruntime-gpu sees a GPU), ``cpu`` or ``cuda``.
         detector: detector ONNX (default: shipped weights).
         embedder: embedder ONNX (default: shipped weights).
+        imgsz: detector input size (default: the detector's own, ``weights/detector.json``).
+        tile: also detect on a ``tile`` x ``tile`` grid of crops, as ``osld detect --tile`` (1: off).
         reference: also time the torchvision reference pipeline.
         reference_images: images the reference runs on, evenly spaced over the set (default 16, quick 2).
         reference_min_size: the reference detector's ``min_size`` (torchvision's default 800; lower only to
@@ -84,6 +86,8 @@ class BenchConfig:
     device: str = "auto"
     detector: Path | None = None
     embedder: Path | None = None
+    imgsz: int | None = None
+    tile: int = 1
     reference: bool = True
     reference_images: int | None = None
     reference_min_size: int = 800

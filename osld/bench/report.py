@@ -31,7 +31,9 @@ def format_table(result: dict[str, Any]) -> str:
         + ("  (machine busy: timings are pessimistic)" if m.get("busy_at_start") else ""),
         f"images: {result['images']['n']} (~{result['images']['mean_width']:.0f}x"
         f"{result['images']['mean_height']:.0f}), {result['images']['boxes_per_image']} boxes/image; registry: "
-        f"{result['registry']['brands']} brands, {result['registry']['rows']} rows ({result['registry']['source']})",
+        f"{result['registry']['brands']} brands, {result['registry']['rows']} rows ({result['registry']['source']})"
+        + (f"; detector input {result['detector_input']['imgsz']} px, tile {result['detector_input']['tile']}"
+           if "detector_input" in result else ""),
         "",
         f"{'end to end':<30}{'osld':>12}{'reference':>12}{'ratio':>9}",
         f"{'images/s, batch ' + str(result['batch_size']):<30}{_fmt(result['images_per_s'], 2):>12}"

@@ -125,7 +125,8 @@ def run_bench(cfg: BenchConfig | None = None, progress: Progress = _quiet) -> di
         progress("compute bound: FLOPs from the ONNX graphs, numpy matmul peak ...")
         from osld.detector import load_detector
 
-        det = load_detector(det_path, device="cpu", threads=threads)
+        det = load_detector(det_path, device="cpu", threads=threads, imgsz=cfg.imgsz)
+        result["detector_input"] = {"imgsz": det.imgsz, "tile": cfg.tile}
         det_gflops = onnx_gflops(det_path, (1, 3, det.imgsz, det.imgsz))
         emb_gflops = onnx_gflops(emb_path, (1, 3, embedder.size, embedder.size)) \
             if hasattr(embedder, "size") else None

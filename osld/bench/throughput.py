@@ -90,7 +90,8 @@ def bench_osld(cfg: BenchConfig, paths: list[Path], registry_root: Path, work: P
     threads = cfg.threads or usable_cores()
     clock = StageClock()
     start = time.perf_counter()
-    base = Pipeline.from_pretrained(detector=cfg.detector, embedder=cfg.embedder, device=cfg.device, threads=threads)
+    base = Pipeline.from_pretrained(detector=cfg.detector, embedder=cfg.embedder, device=cfg.device, threads=threads,
+                                    imgsz=cfg.imgsz, tile=cfg.tile)
     startup_ms = (time.perf_counter() - start) * 1000
     det, emb = base.detector, base.embedder
     providers = det.session.get_providers() if hasattr(det, "session") else []
