@@ -110,7 +110,7 @@ def detect(
                                match=dict(min_sim=min_sim, far=far, top_k=top_k)), binary=binary,
                           unsupported={"--save-vis": save_vis, "--save-embeddings": save_embeddings})
     if fmt is OutputFormat.parquet:
-        _fail(OsldError("--format parquet needs --engine ray"))
+        raise typer.BadParameter("parquet needs --engine ray", param_hint="'--format'")
     import contextlib
     import os
     import time

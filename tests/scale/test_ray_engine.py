@@ -78,40 +78,37 @@ def test_ray_records_equal_local_engine(demo_runs):
 
 
 def test_corrupt_file_gives_one_error_record_the_rest_goes_on(ray_local, registry, tmp_path, bad_images):
+    pq = pytest.importorskip("pyarrow.parquet")
     folder = tmp_path / "mixed"
     folder.mkdir()
-    for name in ("composite_1.jpg", "car_toyota.jpg"):
-        shutil.copy(DEMO / "images" / name, folder / name)
+    shutil.copy(DEMO / "images" / "composite_1.jpg", folder / "composite_1.jpg")
     bad = bad_images(folder, kinds=["truncated_jpeg"])["truncated_jpeg"]
-    records, output = detect(folder, "--registry", registry, "--out", tmp_path / "out.jsonl", "--engine", "ray")
-    assert sorted(r["image"] for r in records) == sorted(str(p) for p in folder.iterdir())
-    errors = [r for r in records if r["error"]]
-    assert len(errors) == 1 and errors[0]["image"] == str(bad) and errors[0]["detections"] == []
-    assert errors[0]["error"].startswith(f"{bad}: ")  # one line naming the file, as the local engine writes it
-    assert all(r["detections"] and r["width"] for r in records if not r["error"])
-    assert "3 images (1 failed)" in output
-
-    # the same inputs from a CSV list file (paths relative to it), written as a folder of Parquet part files
-    pq = pytest.importorskip("pyarrow.parquet")
+    # inputs from a CSV list file (paths relative to it), records to a folder of Parquet part files
     listing = tmp_path / "list.csv"
     listing.write_text("path\n" + "".join(f"mixed/{p.name}\n" for p in sorted(folder.iterdir())))
-    detect(listing, "--registry", registry, "--out", tmp_path / "out_pq", "--engine", "ray", "--format", "parquet")
-    rows = pq.read_table(tmp_path / "out_pq").to_pylist()
-    assert [r["abspath"] for r in rows] == [r["abspath"] for r in records]
-    assert [r["error"] for r in rows] == [r["error"] for r in records]
-    assert [[d["brand"] for d in r["detections"]] for r in rows] == [[d["brand"] for d in r["detections"]]
-                                                                      for r in records]
+    _, output = detect(listing, "--registry", registry, "--out", tmp_path / "out_pq", "--engine", "ray",
+                       "--format", "parquet", "--workers", "1")
+    records = pq.read_table(tmp_path / "out_pq").to_pylist()
+    assert [r["abspath"] for r in records] == sorted(os.path.abspath(p) for p in folder.iterdir())
+    errors = [r for r in records if r["error"]]
+    assert len(errors) == 1 and errors[0]["abspath"] == str(bad) and errors[0]["detections"] == []
+    # one line naming the file as it was given, as the local engine writes it
+    assert errors[0]["error"].startswith(f"{tmp_path / 'mixed' / bad.name}: ") and "\n" not in errors[0]["error"]
+    assert all(r["detections"] and r["width"] for r in records if not r["error"])
+    assert "2 images (1 failed)" in output
 
 
 def test_resume_processes_only_the_missing_inputs(demo_runs, registry, tmp_path):
     _, full = demo_runs
     out = tmp_path / "partial.jsonl"
     lines = [json.dumps(r) for r in full]
-    # an interrupted run: 4 whole records, then a record torn by the kill
-    out.write_text("\n".join(lines[:4]) + "\n" + lines[4][: len(lines[4]) // 2])
-    records, output = detect(DEMO / "images", "--registry", registry, "--out", out, "--engine", "ray", "--resume")
+    done = len(full) - 2
+    # an interrupted run: all but 2 records whole, then one torn by the kill
+    out.write_text("\n".join(lines[:done]) + "\n" + lines[done][: len(lines[done]) // 2])
+    records, output = detect(DEMO / "images", "--registry", registry, "--out", out, "--engine", "ray", "--resume",
+                             "--workers", "1")
     assert [r["abspath"] for r in records] == [r["abspath"] for r in full]  # each image once, in order
-    assert records[:4] == full[:4]
-    assert f"{len(full) - 4} images (0 failed, 4 skipped as done)" in output
+    assert records[:done] == full[:done]
+    assert f"2 images (0 failed, {done} skipped as done)" in output
     assert [[d["brand"] for d in r["detections"]] for r in records] == [[d["brand"] for d in r["detections"]]
                                                                         for r in full]
