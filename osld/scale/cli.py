@@ -33,6 +33,7 @@ def detect_ray(inputs: list[Path], registry: Path | None, out: Path | None, fmt:
     setup_logging()
     # Ray Data logs every execution start/finish at INFO; osld prints its own progress and summary
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled": ours
     used = [name for name, value in (unsupported or {}).items() if value]
     if used:
         fail(OsldError(f"--engine ray does not support {', '.join(used)}; run those with the local engine"))
