@@ -39,6 +39,12 @@ app.add_typer(discover_app, name="discover")
 class OutputFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"  # --engine ray only: a folder of part files (osld.scale.writers)
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 class Device(str, Enum):
@@ -86,8 +92,25 @@ def detect(
                                                 "and box, to this .npz file (for `osld discover`)."),
     text: bool = typer.Option(False, "--text", help="Also read the words in each region (OCR, [text] extra) and "
                               "match them to the brand names (folder name + aliases.txt)."),
+    engine: Engine = typer.Option(Engine.local, help="local: this process; ray: Ray Data actors on a Ray cluster "
+                                  "([ray] extra; inputs may be list files: .txt, .csv, .parquet; docs/scale-out.md)."),
+    address: str | None = typer.Option(None, help="--engine ray: the cluster to join (auto, ray://HOST:10001) "
+                                       "[default: start a local Ray]."),
+    workers: int | None = typer.Option(None, min=1, help="--engine ray: actors [default: cluster CPUs / "
+                                       "--worker-threads]."),
+    worker_threads: int = typer.Option(1, min=1, help="--engine ray: ONNX threads (= CPUs) per actor."),
 ) -> None:
     """Find logos in images and videos (mp4, mov, mkv, webm, avi: one record per sampled frame) and name brands."""
+    if engine is Engine.ray:  # same records from Ray actors (osld/scale/)
+        from osld.scale.cli import detect_ray
+
+        return detect_ray(inputs, registry, out, fmt.value, resume, strict, progress, address, workers, worker_threads,
+                          dict(detector=detector and str(detector), embedder=embedder and str(embedder),
+                               device=device.value, conf=conf, imgsz=imgsz, tile=tile, text=text, batch_size=batch_size,
+                               match=dict(min_sim=min_sim, far=far, top_k=top_k)), binary=binary,
+                          unsupported={"--save-vis": save_vis, "--save-embeddings": save_embeddings})
+    if fmt is OutputFormat.parquet:
+        raise typer.BadParameter("parquet needs --engine ray", param_hint="'--format'")
     import contextlib
     import os
     import time
