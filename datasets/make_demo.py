@@ -4,8 +4,9 @@ Everything written is redistributable: canonical logos under CC0-1.0 (``logos/``
 of the shared manifest), car-emblem photos from the General Blockchain vehicle-logos dataset (CC BY 4.0), real
 photos of the TDTU university logo (Roboflow Universe "logo-tdtu", CC BY 4.0; one more of them, cropped to its
 logo, is the ``tdtu`` registry image, as no canonical image of that logo exists), and composites of CC0 logos on
-procedurally drawn backgrounds made here. ``expected.csv`` lists the brands each image shows; the test and
-``benchmarks/demo.py`` read it.
+procedurally drawn backgrounds made here. ``expected.csv`` lists the brands each image shows (the test and
+``benchmarks/demo.py`` read it); ``labels/`` and ``data.yaml`` hold every logo's box in the YOLO layout, so
+``osld evaluate --data datasets/demo/data.yaml`` and the notebook can evaluate on the demo.
 
 The real photos were picked (2026-11-30) among the tdtu photos on the never-trained-on side of osld's split and
 the emblem photos of brands with a CC0 canonical image, as ones the shipped models name: see DEVELOPERS.md.
@@ -73,10 +74,17 @@ def procedural_background(rng: np.random.Generator, w: int = 800, h: int = 560) 
     return cv2.GaussianBlur(img.clip(0, 255).astype(np.uint8), (3, 3), 0)
 
 
-def real_photos(shared: Path, logos: Path, expected: dict[str, list[str]]) -> list[str]:
+Box = tuple[str, float, float, float, float]  # brand, x1, y1, x2, y2 as fractions of the image size
+
+
+def fraction_box(brand: str, x1: float, y1: float, x2: float, y2: float, w: int, h: int) -> Box:
+    return brand, x1 / w, y1 / h, x2 / w, y2 / h
+
+
+def real_photos(shared: Path, logos: Path, boxes: dict[str, list[Box]]) -> list[str]:
     """Copy the real photos into ``images/`` (and the tdtu registry crop into ``logos/tdtu/``); their credit lines.
 
-    Returns the registry crop's credit first, then one line per photo; fills ``expected``."""
+    Returns the registry crop's credit first, then one line per photo; fills ``boxes``."""
     troot = shared / "real" / "tdtu"
     with open(troot / "sources.csv", newline="", encoding="utf-8") as f:
         sources = {row["n"]: row for row in csv.DictReader(f)}
@@ -96,7 +104,11 @@ def real_photos(shared: Path, logos: Path, expected: dict[str, list[str]]) -> li
             cv2.imwrite(str(HERE / "images" / name), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
         else:  # the shared copy is small enough (<= 640 px): keep its bytes
             shutil.copyfile(troot / "images" / f"{n}.jpg", HERE / "images" / name)
-        expected[name] = ["tdtu"]
+        boxes[name] = []
+        for line in (troot / "labels_brand" / f"{n}.txt").read_text().splitlines():
+            brand, cx, cy, bw, bh = line.split()[:5]
+            cx, cy, bw, bh = map(float, (cx, cy, bw, bh))
+            boxes[name].append((brand, cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2))
         src = sources[n]
         size = f"{img.shape[1]}x{img.shape[0]}"
         changed = (f"resized from {src['orig_w']}x{src['orig_h']} to {size}"
@@ -104,9 +116,27 @@ def real_photos(shared: Path, logos: Path, expected: dict[str, list[str]]) -> li
         credits.append(f"- `images/{name}`: logo-tdtu `{src['source_path']}` (tdtu), {changed}")
     for name, src_name, brand in REAL_CARS:
         shutil.copyfile(shared / "real" / "vehicle_logos" / "Images" / src_name, HERE / "images" / name)
-        expected[name] = [brand]
+        boxes[name] = [(brand, 0.0, 0.0, 1.0, 1.0)]  # a tight crop: the emblem fills the photo
         credits.append(f"- `images/{name}`: vehicle-logos dataset `{src_name}` ({brand}), unmodified")
     return credits
+
+
+def write_ground_truth(boxes: dict[str, list[Box]]) -> None:
+    """``expected.csv`` (brands per image), ``labels/*.txt`` (YOLO boxes) and ``data.yaml`` (class names)."""
+    with open(HERE / "expected.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["image", "brands"])
+        w.writerows([name, " ".join(dict.fromkeys(b[0] for b in bs))] for name, bs in sorted(boxes.items()))
+    names = sorted({b[0] for bs in boxes.values() for b in bs})
+    (HERE / "labels").mkdir()
+    for name, bs in boxes.items():
+        lines = [f"{names.index(b)} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
+                 for b, x1, y1, x2, y2 in bs]
+        (HERE / "labels" / Path(name).with_suffix(".txt")).write_text("\n".join(lines) + "\n")
+    (HERE / "data.yaml").write_text(
+        "# the demo as a labelled set (ultralytics layout): osld evaluate --data datasets/demo/data.yaml "
+        "--registry datasets/demo/logos\npath: .\nval: images\nnames:\n"
+        + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)))
 
 
 def main() -> None:
@@ -131,9 +161,7 @@ def main() -> None:
     if missing:
         raise SystemExit(f"no CC0 canonical image for: {missing}")
 
-    expected = {f"car_{b}.jpg": [b] for b in CAR_BRANDS}
-    expected["collage_cars.jpg"] = CAR_BRANDS[:4]
-    expected.update({f"composite_{i + 1}.jpg": group for i, group in enumerate(COMPOSITE_BRANDS)})
+    boxes: dict[str, list[Box]] = {}
     vroot = shared / "real" / "vehicle_logos"
     by_brand: dict[str, list[Path]] = {}
     with open(vroot / "structure.csv", newline="", encoding="utf-8") as f:
@@ -153,6 +181,7 @@ def main() -> None:
         x = int(rng.integers(40, 640 - photo.shape[1] - 40))
         scene[y: y + photo.shape[0], x: x + photo.shape[1]] = photo
         dst = HERE / "images" / f"car_{brand}.jpg"
+        boxes[dst.name] = [fraction_box(brand, x, y, x + photo.shape[1], y + photo.shape[0], 640, 480)]
         cv2.imwrite(str(dst), cv2.cvtColor(scene, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         credits.append(f"- `images/{dst.name}`: vehicle-logos dataset `{src.name}` ({brand}), resized and placed "
                        "on a procedurally drawn background")
@@ -166,12 +195,17 @@ def main() -> None:
                                         value=(200, 200, 200)))
         credits.append(f"- `images/collage_cars.jpg`: vehicle-logos dataset, `{src.name}` ({brand})")
     collage = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    boxes["collage_cars.jpg"] = [fraction_box(b, 30 + 300 * (k % 2), 30 + 240 * (k // 2), 270 + 300 * (k % 2),
+                                              210 + 240 * (k // 2), *collage.shape[1::-1])
+                                 for k, b in enumerate(CAR_BRANDS[:4])]
     cv2.imwrite(str(HERE / "images" / "collage_cars.jpg"), collage, [cv2.IMWRITE_JPEG_QUALITY, 92])
 
     for i, group in enumerate(COMPOSITE_BRANDS):
         scene = procedural_background(rng)
         h, w = scene.shape[:2]
         cols = len(group)
+        name = f"composite_{i + 1}.jpg"
+        boxes[name] = []
         for j, brand in enumerate(group):
             rgba = load_rgba(next((logos / brand).glob("*.png")))
             rgba = crop_to_alpha(random_warp(rgba, rng, max_rotate=10, max_perspective=0.06))
@@ -181,17 +215,15 @@ def main() -> None:
                               interpolation=cv2.INTER_AREA)
             x = int((j + 0.5) * w / cols - rgba.shape[1] / 2)
             y = int(rng.integers(40, h - rgba.shape[0] - 40))
-            composite(scene, rgba, x, y)
+            ys, xs = np.nonzero(composite(scene, rgba, x, y) > 0.1)  # the logo's visible pixels
+            boxes[name].append(fraction_box(brand, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, w, h))
         cv2.imwrite(str(HERE / "images" / f"composite_{i + 1}.jpg"), cv2.cvtColor(scene, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 90])
         credits.append(f"- `images/composite_{i + 1}.jpg`: made by osld's `datasets/make_demo.py` from CC0 logos "
                        f"({', '.join(group)}) on a procedurally drawn background")
 
-    real_credits = real_photos(shared, logos, expected)
-    with open(HERE / "expected.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["image", "brands"])
-        w.writerows([name, " ".join(brands)] for name, brands in sorted(expected.items()))
+    real_credits = real_photos(shared, logos, boxes)
+    write_ground_truth(boxes)
 
     (HERE / "ATTRIBUTION.md").write_text(
         "# Demo data: sources and licences\n\n"
@@ -204,7 +236,7 @@ def main() -> None:
         "(https://creativecommons.org/licenses/by/4.0/). Modified: each `car_*.jpg` resizes one photo onto a drawn "
         "background; the collage resizes and tiles four; `photo_*_emblem.png` are unmodified.\n\n"
         f"TDTU photos (`photo_tdtu_*.jpg`): {TDTU_CREDIT} (https://creativecommons.org/licenses/by/4.0/). "
-        "Modified: re-encoded as JPEG, resized where stated.\n\n"
+        "Modified: re-encoded as JPEG, resized where stated. Their boxes in `labels/` are the dataset's.\n\n"
         + "\n".join(credits + real_credits[1:]) + "\n")
     print(f"demo written to {HERE}: {len(list((HERE / 'images').iterdir()))} images, "
           f"{len(list(logos.iterdir()))} brands")
