@@ -3,12 +3,18 @@
 
     PYTHONPATH=$PWD python benchmarks/demo.py            # report
     PYTHONPATH=$PWD python benchmarks/demo.py --write    # also update README's demo row and docs/demo_result.jpg
+    PYTHONPATH=$PWD python benchmarks/demo.py --candidates   # how the real photos were picked (needs ../shared)
 
 A logo counts as named when its brand is among the brands named in its image; a wrong brand is a brand named in
 an image that does not show it. README's demo row states "at least N of M logos named (K of R in the real
 photos), no wrong brand"; ``tests/test_pipeline.py`` reads that row and fails when the models name fewer, so rerun
 this with ``--write`` after replacing ``weights/*.onnx`` or ``weights/naming.json``. ``--write`` refuses to state
 "no wrong brand" when a wrong brand was named. Needs no ``../shared``.
+
+``--candidates`` measures the pool the real demo photos were picked from, with the demo registry plus a CC0
+canonical image of every other emblem brand: the tdtu photos on the never-trained-on side of the fixed split
+(``split_by_hash(..., 0.2)``) and the first 6 emblem crops of every vehicle-logos brand with a registry image. It
+lists the candidates named right with no wrong brand (to pick from after a model change) and the totals.
 """
 
 from __future__ import annotations
@@ -42,9 +48,14 @@ def read_expected(path: Path = DEMO / "expected.csv") -> dict[str, set[str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="update README's demo row and docs/demo_result.jpg")
+    ap.add_argument("--candidates", action="store_true", help="measure the pool the real photos were picked from")
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from osld import Pipeline
+
+    if args.candidates:
+        return candidates(args.shared)
 
     expected = read_expected()
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,6 +106,46 @@ def main() -> int:
     cv2.imwrite(str(PICTURE), cv2.cvtColor(picture([results[n] for n in real]), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 88])
     print(f"updated {README.name} and {PICTURE.relative_to(ROOT)}")
+    return 0
+
+
+def candidates(shared: Path, per_brand: int = 6) -> int:
+    """Name every candidate photo with the demo registry + the other emblem brands; print the good ones and totals."""
+    from osld import Pipeline
+    from osld.data.logos import normalize_brand
+    from osld.data.yolo import list_images, split_by_hash
+
+    vroot = shared / "real" / "vehicle_logos"
+    by_brand: dict[str, list[Path]] = {}
+    with open(vroot / "structure.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            brand = normalize_brand(re.sub(r"\s+\d+$", "", row["Template Name"]))
+            by_brand.setdefault(brand, []).append(vroot / "Images" / Path(row["Image"]).name)
+    with tempfile.TemporaryDirectory() as tmp:
+        registry = Path(tmp) / "logos"
+        shutil.copytree(DEMO / "logos", registry, ignore=shutil.ignore_patterns(".osld"))
+        with open(shared / "logos" / "manifest.csv", newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):  # CC0 only, as the demo registry
+                if row["brand"] in by_brand and row["license"] == "CC0-1.0" and not (registry / row["brand"]).exists():
+                    (registry / row["brand"]).mkdir()
+                    shutil.copyfile(shared / "logos" / row["path"], registry / row["brand"] / f"{row['source']}.png")
+        pipe = Pipeline.from_pretrained(registry=registry)
+        brands = set(pipe.registry.brands())
+        pool = {p: "tdtu" for p in split_by_hash(list_images(shared / "real" / "tdtu" / "images"), 0.2)[1]}
+        pool.update({p: b for b in sorted(by_brand) if b in brands for p in sorted(by_brand[b])[:per_brand]})
+        totals: dict[str, list[int]] = {}  # set -> [photos, named right, with a box, with a wrong brand]
+        for r in pipe.run(list(pool)):
+            truth, part = pool[r.path], "tdtu" if pool[r.path] == "tdtu" else "emblems"
+            found = set() if r.detections is None else {str(b) for b in r.detections.brand}
+            named, wrong = truth in found, bool(found - {truth, "unknown"})
+            t = totals.setdefault(part, [0, 0, 0, 0])
+            for k, hit in enumerate((True, named, bool(found), wrong)):
+                t[k] += hit
+            if named and not wrong:
+                print(f"named {truth:12s} {r.path}")
+    print(f"\nregistry: {len(brands)} brands")
+    for part, (n, named, boxed, wrong) in totals.items():
+        print(f"{part}: {named} of {n} named right, {boxed} with a box reported, {wrong} with a wrong brand")
     return 0
 
 
