@@ -1,12 +1,15 @@
-"""``notebooks/quickstart.ipynb`` runs top to bottom without errors, and is committed without outputs.
+"""``notebooks/quickstart.ipynb`` is committed with its outputs, and still runs top to bottom without errors.
 
-The notebook prints rather than asserts (what the models find changes with the weights); this test only checks
-that every cell runs, that the figures are drawn, and that the repository is left as it was.
+The notebook prints rather than asserts (what the models find changes with the weights); this test checks that the
+committed copy shows its pictures and tables, that every cell of the current notebook runs (through the same
+``scripts/run_notebook.py`` that saves the committed copy), that the figures are drawn, that the registration
+example changes what the photo is called, and that the repository is left as it was.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,52 +27,56 @@ def _demo_registry_files() -> list[str]:
                   if p.is_file() and ".osld" not in p.relative_to(DEMO_LOGOS).parts)
 
 
-def test_notebook_is_stored_without_outputs():
+def _outputs(nb) -> list:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+def _figures(nb) -> list:
+    return [o for o in _outputs(nb) if o.output_type == "display_data"
+            and any(k.startswith("image/") for k in o.get("data", {}))]
+
+
+def _registration_lines(nb) -> list[str]:
+    # the lines the registration cells print: "tdtu registered? False -> box 0: unknown ..." then "... True -> ..."
+    text = "".join(o.get("text", "") for o in _outputs(nb) if o.output_type == "stream")
+    return [line for line in text.splitlines() if line.startswith("tdtu registered?")]
+
+
+def test_notebook_is_committed_with_outputs():
     nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"cell {cell.id} has outputs"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    # executed top to bottom in one run (scripts/run_notebook.py), none failed
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "rerun scripts/run_notebook.py"
+    assert not [o for o in _outputs(nb) if o.output_type == "error"]
+    assert len(_figures(nb)) >= N_FIGURES
+    assert any("text/html" in o.get("data", {}) for o in _outputs(nb)), "no table in the committed outputs"
+    text = "".join(o.get("text", "") for o in _outputs(nb) if o.output_type == "stream")
+    assert "osld-quickstart-" not in text and str(REPO) not in text, "the outputs show this machine's paths"
+    for c in code:
+        assert "sys.path" not in c.source and "tests." not in c.source, "the notebook must run on an installed osld"
 
 
 @pytest.mark.slow
 def test_quickstart_notebook_runs(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-    from jupyter_core.utils import run_sync
+    import nbformat
 
-    # The kernel must be this interpreter (and so this venv and this editable osld). The stock "python3" spec
-    # usually is: ipykernel ships it with argv[0] "python", which jupyter_client replaces by sys.executable, and
-    # inside a venv the venv's spec comes first. But any "python3" spec earlier on the jupyter search path (a
-    # `--user` install of another Python outside a venv, JUPYTER_PATH, conda) wins and runs another interpreter.
-    # A private spec pinned to sys.executable, in a folder only this test searches, needs no `ipykernel install`
-    # and cannot be shadowed.
-    kernels = tmp_path / "kernels"
-    (kernels / "osld-test").mkdir(parents=True)
-    (kernels / "osld-test" / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "osld test kernel",
-        "language": "python",
-    }))
-    km = AsyncKernelManager(kernel_name="osld-test",
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
     before = _demo_registry_files()
-    client = nbclient.NotebookClient(nb, km=km, timeout=600,
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    try:
-        client.execute(cleanup_kc=True)  # raises CellExecutionError (with the traceback) if any cell fails
-    finally:
-        if km.has_kernel:  # we own km, so nbclient would otherwise leave the kernel running
-            run_sync(km.shutdown_kernel)(now=True)
+    out = tmp_path / "executed.ipynb"
+    # PYTHONPATH as given to pytest, so the kernel imports the osld under test
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "run_notebook.py"), "--out", str(out)],
+                         capture_output=True, text=True, env=dict(os.environ), timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]  # the failing cell's traceback
 
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    figures = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    assert len(figures) >= N_FIGURES, f"expected {N_FIGURES} inline figures, got {len(figures)}"
+    nb = nbformat.read(out, as_version=4)
+    assert not [o for o in _outputs(nb) if o.output_type == "error"]
+    assert len(_figures(nb)) >= N_FIGURES, f"expected {N_FIGURES} inline figures, got {len(_figures(nb))}"
+    lines = _registration_lines(nb)
+    assert len(lines) == 2 and "False" in lines[0] and "True" in lines[1]
+    assert ": tdtu (" in lines[1], f"registering tdtu did not name the photo: {lines}"
+    assert "tdtu (" not in lines[0], f"the photo was named tdtu before registering it: {lines}"
     assert _demo_registry_files() == before, "the notebook changed datasets/demo/logos"

@@ -1,5 +1,6 @@
 """End to end on the shipped demo: the shipped models, the demo registry, the demo photos."""
 
+import csv
 import re
 import shutil
 from pathlib import Path
@@ -13,18 +14,16 @@ from osld.types import UNKNOWN
 
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
 README = DEMO.parents[1] / "README.md"
-# what the demo photos show (file stem -> brands that must be named in it)
-EXPECTED = {
-    "car_toyota": {"toyota"},
-    "car_volkswagen": {"volkswagen"},
-    "car_honda": {"honda"},
-    "car_bmw": {"bmw"},
-    "car_hyundai": {"hyundai"},
-    "car_renault": {"renault"},
-    "collage_cars": {"toyota", "volkswagen", "honda", "bmw"},
-    "composite_1": {"github", "python", "spotify"},
-    "composite_2": {"docker", "firefox", "slack", "nvidia"},
-}
+REAL_PREFIX = "photo_"  # the real photos (datasets/make_demo.py); the other demo images are composites
+
+
+def _read_expected() -> dict[str, set[str]]:
+    # what the demo images show (file stem -> brands that must be named in it), as datasets/make_demo.py wrote it
+    with open(DEMO / "expected.csv", newline="", encoding="utf-8") as f:
+        return {Path(row["image"]).stem: set(row["brands"].split()) for row in csv.DictReader(f)}
+
+
+EXPECTED = _read_expected()
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +45,27 @@ def results(pipe):
     return {r.path.stem: r for r in pipe.run(paths)}
 
 
-def readme_demo_claim() -> tuple[int, int, int]:
-    """README's demo row, e.g. "at least 16 of 17 logos named, no wrong brand" over "9 images": (16, 17, 9).
+def readme_demo_claim() -> dict[str, int]:
+    """README's demo row, as ``benchmarks/demo.py --write`` writes it, e.g. "demo (17 images: 8 real photos, 9
+    composites; 25 logos; 45-brand registry) | at least 19 of 25 logos named (8 of 8 in the real photos), no wrong
+    brand".
 
-    The README holds the one number (how many logos at least are named); this test holds the README to it."""
+    The README holds the numbers (how many logos at least are named); this test holds the README to them."""
     row = next(line for line in README.read_text().splitlines() if line.startswith("| demo ("))
-    m = re.search(r"\| demo \((\d+) images, (\d+) logos, \d+-brand registry\) \| at least (\d+) of (\d+) logos named, "
-                  r"no wrong brand \|", row)
+    m = re.search(r"\| demo \((?P<images>\d+) images: (?P<real_images>\d+) real photos, \d+ composites; (?P<logos>\d+) "
+                  r"logos; \d+-brand registry\) \| at least (?P<at_least>\d+) of (?P<of>\d+) logos named \("
+                  r"(?P<real_at_least>\d+) of (?P<real_of>\d+) in the real photos\), no wrong brand \|", row)
     assert m, f"README demo row not in the expected form: {row}"
-    n_images, n_logos, at_least, of = map(int, m.groups())
-    assert n_logos == of
-    return at_least, of, n_images
+    claim = {k: int(v) for k, v in m.groupdict().items()}
+    assert claim["logos"] == claim["of"]
+    return claim
 
 
-def _named_missed(results, max_wrong: int = 0) -> tuple[int, int]:
-    assert set(results) == set(EXPECTED)
+def _named_missed(results, max_wrong: int = 0, expected: dict[str, set[str]] = EXPECTED) -> tuple[int, int]:
+    assert set(results) == set(expected)
     named = missed = 0
     wrong: list[str] = []
-    for stem, brands in EXPECTED.items():
+    for stem, brands in expected.items():
         found = set(results[stem].detections.brand) - {UNKNOWN}
         wrong += [f"{stem}: {b}" for b in sorted(found - brands)]
         named += len(found & brands)
@@ -73,22 +75,34 @@ def _named_missed(results, max_wrong: int = 0) -> tuple[int, int]:
 
 
 def test_demo_names_the_right_brands(results):
-    # defaults (registry-calibrated threshold): never a wrong brand, at least README's count named
+    # defaults (registry-calibrated threshold): never a wrong brand, at least README's counts named
     named, _ = _named_missed(results)
-    at_least, of, n_images = readme_demo_claim()
-    assert (of, n_images) == (sum(map(len, EXPECTED.values())), len(EXPECTED)), "README's demo size is stale"
+    real = {stem: r for stem, r in results.items() if stem.startswith(REAL_PREFIX)}
+    real_named, _ = _named_missed(real, expected={stem: EXPECTED[stem] for stem in real})
+    claim = readme_demo_claim()
+    actual = {"images": len(EXPECTED), "real_images": len(real), "of": sum(map(len, EXPECTED.values())),
+              "real_of": sum(len(EXPECTED[stem]) for stem in real)}
+    assert {k: claim[k] for k in actual} == actual, "README's demo size is stale: python benchmarks/demo.py --write"
     # a better model may name more than the README claims (update the README then); never fewer
-    assert named >= at_least, f"{named} of {of} demo logos named; README claims at least {at_least}"
+    assert named >= claim["at_least"], f"{named} of {claim['of']} demo logos named; README claims {claim['at_least']}"
+    assert real_named >= claim["real_at_least"], (
+        f"{real_named} of {claim['real_of']} logos named in the real photos; README claims {claim['real_at_least']}")
 
 
-def test_demo_min_sim_override_names_nearly_all(pipe):
-    # an explicit --min-sim (and no confidence floor) overrides the calibration: every demo logo named but at most
-    # two, at the price of precision: at most one junk box named (the calibrated defaults above allow none)
+def test_demo_min_sim_override_names_nearly_all(pipe, results):
+    # an explicit --min-sim (and no confidence floor) overrides the calibration: on the composites every logo named
+    # but at most two, at the price of precision: at most one junk box named (the calibrated defaults above allow
+    # none). Real photos hold look-alikes of registered brands (the banner's "idtek" reads as intel at 0.45), so
+    # there the loose threshold is only held to naming everything the defaults named.
     loose = Pipeline(pipe.detector, pipe.embedder, pipe.registry, MatchConfig(min_sim=0.45, min_conf=0.0),
                      naming=pipe.naming)
-    named, missed = _named_missed({r.path.stem: r for r in loose.run(sorted((DEMO / "images").iterdir()))},
-                                  max_wrong=1)
-    assert missed <= 2, f"{missed} of {named + missed} demo logos were not named"
+    loose_results = {r.path.stem: r for r in loose.run(sorted((DEMO / "images").iterdir()))}
+    composites = {stem: r for stem, r in loose_results.items() if not stem.startswith(REAL_PREFIX)}
+    named, missed = _named_missed(composites, max_wrong=1, expected={stem: EXPECTED[stem] for stem in composites})
+    assert missed <= 2, f"{missed} of {named + missed} composite demo logos were not named"
+    for stem, r in loose_results.items():
+        lost = set(results[stem].detections.brand) - set(r.detections.brand) - {UNKNOWN}
+        assert not lost, f"{stem}: named at the defaults but not with --min-sim 0.45: {lost}"
 
 
 def test_demo_boxes_are_in_original_pixels(results):
