@@ -4,15 +4,8 @@ The core is plain functions over ``Sample`` lists and ``Detections``; it never i
 ``osld evaluate`` commands live in ``osld.eval.cli`` (imported on demand, it needs typer).
 """
 
-from osld.eval.datasets import (
-    NO_LOGO,
-    Sample,
-    flickrlogos32_train_crops,
-    read_coco,
-    read_flickrlogos27,
-    read_flickrlogos32,
-    read_yolo_dataset,
-)
+from osld.eval.datasets import NO_LOGO, Sample, read_coco, read_yolo_dataset
+from osld.eval.flickrlogos import flickrlogos32_train_crops, read_flickrlogos27, read_flickrlogos32
 from osld.eval.metrics import (
     AP_METHOD,
     average_precision,

@@ -86,7 +86,7 @@ def _fl32_registry(root: Path, registry: Path | None, n_train: int | None) -> It
     if registry is not None:
         yield registry
         return
-    from osld.eval.datasets import flickrlogos32_train_crops
+    from osld.eval.flickrlogos import flickrlogos32_train_crops
 
     with tempfile.TemporaryDirectory(prefix="osld-fl32-registry-") as tmp:
         counts = flickrlogos32_train_crops(root, n_train, tmp, progress=True)
@@ -109,7 +109,7 @@ def flickrlogos32_cmd(
     report: Path | None = _REPORT,
 ) -> None:
     """FlickrLogos-32, open-set: the models as they are; mAP@0.5, per-brand AP, recall, SDK image metrics."""
-    from osld.eval.datasets import read_flickrlogos32
+    from osld.eval.flickrlogos import read_flickrlogos32
 
     try:
         samples = read_flickrlogos32(root, split)
@@ -133,7 +133,7 @@ def flickrlogos27_cmd(
     report: Path | None = _REPORT,
 ) -> None:
     """FlickrLogos-27: detection metrics on the annotated images, image-level metrics on the query set."""
-    from osld.eval.datasets import read_flickrlogos27
+    from osld.eval.flickrlogos import read_flickrlogos27
 
     try:
         samples = read_flickrlogos27(root)

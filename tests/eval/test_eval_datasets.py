@@ -16,7 +16,7 @@ from osld.eval import (
     read_flickrlogos32,
     read_yolo_dataset,
 )
-from osld.eval.datasets import FL27_IMAGES, FL27_TRAIN, read_flickrlogos32_bboxes
+from osld.eval.flickrlogos import FL27_IMAGES, FL27_TRAIN, read_flickrlogos32_bboxes
 
 from .fixtures import (
     COCO_ANNOTATIONS,
