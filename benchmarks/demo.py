@@ -112,15 +112,13 @@ def main() -> int:
 def candidates(shared: Path, per_brand: int = 6) -> int:
     """Name every candidate photo with the demo registry + the other emblem brands; print the good ones and totals."""
     from osld import Pipeline
-    from osld.data.logos import normalize_brand
     from osld.data.yolo import list_images, split_by_hash
+    from osld.embedder.evaluate import vehicle_queries
 
     vroot = shared / "real" / "vehicle_logos"
     by_brand: dict[str, list[Path]] = {}
-    with open(vroot / "structure.csv", newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            brand = normalize_brand(re.sub(r"\s+\d+$", "", row["Template Name"]))
-            by_brand.setdefault(brand, []).append(vroot / "Images" / Path(row["Image"]).name)
+    for brand, path in vehicle_queries(vroot):
+        by_brand.setdefault(brand, []).append(path)
     with tempfile.TemporaryDirectory() as tmp:
         registry = Path(tmp) / "logos"
         shutil.copytree(DEMO / "logos", registry, ignore=shutil.ignore_patterns(".osld"))

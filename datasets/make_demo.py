@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import shutil
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from osld.data.augment import composite, crop_to_alpha, random_warp
 from osld.data.images import load_rgba
-from osld.data.logos import normalize_brand
+from osld.embedder.evaluate import vehicle_queries
 
 HERE = Path(__file__).resolve().parent / "demo"
 CAR_BRANDS = ["toyota", "volkswagen", "honda", "bmw", "hyundai", "renault"]
@@ -164,10 +163,8 @@ def main() -> None:
     boxes: dict[str, list[Box]] = {}
     vroot = shared / "real" / "vehicle_logos"
     by_brand: dict[str, list[Path]] = {}
-    with open(vroot / "structure.csv", newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            brand = normalize_brand(re.sub(r"\s+\d+$", "", row["Template Name"]))
-            by_brand.setdefault(brand, []).append(vroot / "Images" / Path(row["Image"]).name)
+    for brand, path in vehicle_queries(vroot):
+        by_brand.setdefault(brand, []).append(path)
     credits = []
     for brand in CAR_BRANDS:
         # the photos are tight crops of the emblem; shown on a larger drawn scene, as in a street photo
