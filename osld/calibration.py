@@ -210,5 +210,32 @@ def decide(det: Any, accept_sim: float, min_conf: float, unknown_conf: float,
     conf = np.where(named, det.confidence, det.score).astype(np.float32)
     out = Detections(det.xyxy, det.score, brand, det.sim, det.emb, det.alternatives, dict(det.metadata),
                      text=det.text, confidence=conf)
-    keep = np.nonzero(named | (det.score >= unknown_conf))[0]
+    shown = named | (det.score >= unknown_conf)
+    shown &= ~_nested_duplicates(np.asarray(det.xyxy, np.float64).reshape(-1, 4), brand, named, conf)
+    keep = np.nonzero(shown)[0]
     return out[keep[np.argsort(-conf[keep], kind="stable")]]
+
+
+def _nested_duplicates(xyxy: np.ndarray, brand: np.ndarray, named: np.ndarray, conf: np.ndarray,
+                       cover: float = 0.8) -> np.ndarray:
+    """Named regions that repeat a more confident region of the same brand: one of the two boxes lies (``cover``
+    of its area) inside the other. The detector's class-agnostic NMS keeps such pairs when their IoU is under its
+    threshold, e.g. a partly hidden logo's visible part and a faint box around the whole logo; one logo must not
+    count twice (two tracks in a video, two hits in a report)."""
+    drop = np.zeros(len(xyxy), bool)
+    idx = np.nonzero(named)[0]
+    if len(idx) < 2:
+        return drop
+    boxes = xyxy[idx]
+    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).prod(axis=1)
+    nested = inter >= cover * np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
+    same = brand[idx][:, None] == brand[idx][None, :]
+    for a in np.argsort(-conf[idx], kind="stable"):
+        if drop[idx[a]]:
+            continue
+        worse = nested[a] & same[a] & (conf[idx] < conf[idx[a]])
+        drop[idx[worse]] = True
+    return drop

@@ -72,6 +72,18 @@ def test_decide_names_reports_and_ranks():
     assert out.confidence[2] == np.float32(0.5)  # an unknown region ranks by its detector score
 
 
+def test_decide_keeps_one_box_per_nested_same_brand_pair():
+    # a partly hidden logo: its visible part (confident) inside a faint box around the whole logo, same brand;
+    # a box of another brand inside it and a same-brand box beside it are different logos and stay
+    xyxy = np.array([[216, 75, 292, 182], [174, 69, 304, 194], [220, 80, 280, 170], [400, 75, 480, 182]], np.float32)
+    det = Detections(xyxy, np.array([0.63, 0.05, 0.6, 0.6], np.float32), np.array(["s", "s", "g", "s"], object),
+                     np.array([0.8, 0.63, 0.8, 0.8], np.float32), confidence=np.array([0.99, 0.15, 0.9, 0.9],
+                                                                                       np.float32))
+    out = decide(det, accept_sim=0.6, min_conf=0.1, unknown_conf=0.25)
+    assert sorted(map(tuple, out.xyxy.astype(int).tolist())) == sorted(
+        [(216, 75, 292, 182), (220, 80, 280, 170), (400, 75, 480, 182)])
+
+
 def test_defaults_round_trip(tmp_path):
     d = NamingDefaults(min_conf=0.33, coef=(1.0, 2.0, 3.0, -4.0))
     d.save(tmp_path, note="x")
