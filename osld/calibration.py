@@ -211,7 +211,7 @@ def decide(det: Any, accept_sim: float, min_conf: float, unknown_conf: float,
     out = Detections(det.xyxy, det.score, brand, det.sim, det.emb, det.alternatives, dict(det.metadata),
                      text=det.text, confidence=conf)
     shown = named | (det.score >= unknown_conf)
-    shown &= ~_nested_duplicates(np.asarray(det.xyxy, np.float64).reshape(-1, 4), brand, named, conf)
+    shown &= ~_nested_duplicates(det.xyxy, brand, named, conf)
     keep = np.nonzero(shown)[0]
     return out[keep[np.argsort(-conf[keep], kind="stable")]]
 
@@ -226,11 +226,11 @@ def _nested_duplicates(xyxy: np.ndarray, brand: np.ndarray, named: np.ndarray, c
     idx = np.nonzero(named)[0]
     if len(idx) < 2:
         return drop
+    from osld.boxes import box_area, box_intersection
+
     boxes = xyxy[idx]
-    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).prod(axis=1)
+    inter = box_intersection(boxes, boxes)
+    area = box_area(boxes)
     nested = inter >= cover * np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
     same = brand[idx][:, None] == brand[idx][None, :]
     for a in np.argsort(-conf[idx], kind="stable"):

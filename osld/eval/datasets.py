@@ -47,7 +47,6 @@ class Sample:
             raise ValueError(f"Sample {self.path}: {len(self.boxes)} boxes but {len(self.brands)} brands")
 
 
-
 def _empty_boxes() -> np.ndarray:
     return np.zeros((0, 4), np.float32)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from osld.boxes import box_iou
 from osld.eval.datasets import NO_LOGO
 from osld.types import UNKNOWN, Detections
 
@@ -33,27 +34,6 @@ def normalize_brand(name: Any) -> str | None:
         return None
     key = "".join(ch for ch in str(name).lower() if ch.isalnum())
     return None if not key or key == UNKNOWN else key
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``xyxy`` boxes.
-
-    Args:
-        a: (n, 4) boxes.
-        b: (m, 4) boxes.
-
-    Returns:
-        float64 (n, m); 0 where a box has no area.
-    """
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    wh = np.clip(np.minimum(a[:, None, 2:], b[None, :, 2:]) - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def average_precision(recalls: np.ndarray, precisions: np.ndarray) -> float:
