@@ -325,7 +325,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=ROOT / "weights")
     ap.add_argument("--work", type=Path, default=ROOT / "work" / "naming")
     ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
-    ap.add_argument("--backgrounds", type=int, default=120, help="background photos (both halves)")
+    ap.add_argument("--backgrounds", type=int, default=400, help="background photos (both halves)")
     ap.add_argument("--max-det", type=int, default=25, help="proposals per photo (highest scores)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
