@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osld.boxes import empty_boxes
 from osld.data.yolo import cxcywh_to_xyxy, label_path_for, read_data_yaml, read_yolo_labels
 from osld.errors import DatasetError
 
@@ -47,10 +48,6 @@ class Sample:
             raise ValueError(f"Sample {self.path}: {len(self.boxes)} boxes but {len(self.brands)} brands")
 
 
-def _empty_boxes() -> np.ndarray:
-    return np.zeros((0, 4), np.float32)
-
-
 
 
 
@@ -82,7 +79,7 @@ def read_yolo_dataset(data_yaml: str | Path, split: str = "val") -> list[Sample]
         unknown = sorted(set(cls.tolist()) - set(names))
         if unknown:
             raise DatasetError(f"{label_path_for(path)}: class ids {unknown} have no name in {data_yaml}")
-        boxes = cxcywh_to_xyxy(cxcywh, *image_size(path)) if len(cls) else _empty_boxes()
+        boxes = cxcywh_to_xyxy(cxcywh, *image_size(path)) if len(cls) else empty_boxes()
         samples.append(Sample(path, boxes, [names[int(c)] for c in cls]))
     if not samples:
         raise DatasetError(f"{data_yaml}: split '{split}' has no images")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from osld.boxes import empty_boxes
 from osld.errors import ConfigError, DatasetError, OsldWarning
-from osld.eval.datasets import NO_LOGO, Sample, _empty_boxes
+from osld.eval.datasets import NO_LOGO, Sample
 
 FL27_IMAGES = "flickr_logos_27_dataset_images"
 FL27_TRAIN = "flickr_logos_27_dataset_training_set_annotation.txt"
@@ -144,7 +145,7 @@ def read_flickrlogos32(root: str | Path, split: str = "testset") -> list[Sample]
             missing.append(path)
             continue
         if _is_no_logo_name(brand):
-            samples.append(Sample(path, _empty_boxes(), [], image_label=NO_LOGO))
+            samples.append(Sample(path, empty_boxes(), [], image_label=NO_LOGO))
             continue
         mask_dir = mask_dirs.get(brand.lower(), root / "classes" / "masks" / jpg_dir.name)
         bbox_file = mask_dir / f"{name}.bboxes.txt"
@@ -308,7 +309,7 @@ def _add_fl27_query(root: Path, images_dir: Path, samples: dict[str, Sample]) ->
         if path is None:
             missing.append(name)
             continue
-        samples[name] = Sample(path, _empty_boxes(), [], image_label=label, has_box_labels=False)
+        samples[name] = Sample(path, empty_boxes(), [], image_label=label, has_box_labels=False)
     if missing:
         warnings.warn(f"{query_file.name}: {len(missing)} query images not found in {images_dir} (skipped), "
                       f"e.g. {missing[0]}", OsldWarning, stacklevel=3)
