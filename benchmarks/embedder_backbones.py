@@ -30,32 +30,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from osld._offline import efficientnet_lite_weights  # noqa: E402
-from osld.embedder.model import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_backbone  # noqa: E402
+from osld.embedder.model import BaselineNet  # noqa: E402
 from osld.embedder.train import export_onnx  # noqa: E402
 
 BACKBONES = ("mobilenet_v2", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 
 
-class ImageNetFeatures(nn.Module):
-    """Backbone features -> global average pooling -> L2: what a backbone knows before logo training."""
+class EfficientNetLiteFeatures(nn.Module):
+    """EfficientNet-Lite features -> global average pooling -> L2, like ``BaselineNet`` does for mobilenet_v2."""
 
-    def __init__(self, name: str):
+    def __init__(self, variant: int):
         super().__init__()
-        if name == "mobilenet_v2":
-            self.features, _ = mobilenet_v2_backbone(pretrained=True)
-            mean, std = torch.tensor(IMAGENET_MEAN) * 255.0, torch.tensor(IMAGENET_STD) * 255.0
-        else:
-            from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite_pytorch import EfficientNet
 
-            weights = efficientnet_lite_weights(int(name[-1]))
-            self.features = EfficientNet.from_pretrained(name, weights_path=str(weights)).extract_features
-            self.net = self.features.__self__  # registers the module so export sees its parameters
-            mean, std = torch.full((3,), 127.5), torch.full((3,), 128.0)
-        self.register_buffer("mean", mean.view(1, 3, 1, 1))
-        self.register_buffer("std", std.view(1, 3, 1, 1))
+        weights = efficientnet_lite_weights(variant)
+        self.net = EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=str(weights))
+        self.register_buffer("mean", torch.full((1, 3, 1, 1), 127.5))
+        self.register_buffer("std", torch.full((1, 3, 1, 1), 128.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.features((x - self.mean) / self.std).mean(dim=(2, 3)), dim=1)
+        return F.normalize(self.net.extract_features((x - self.mean) / self.std).mean(dim=(2, 3)), dim=1)
+
+
+def imagenet_features(name: str) -> nn.Module:
+    """What a backbone knows before logo training (eval mode)."""
+    model = BaselineNet() if name == "mobilenet_v2" else EfficientNetLiteFeatures(int(name[-1]))
+    return model.eval()
 
 
 def time_onnx(path: Path, size: int, threads: int, repeats: int) -> dict[str, float]:
@@ -91,7 +91,7 @@ def main() -> None:
 
     rows = []
     for name in args.backbones:
-        model = ImageNetFeatures(name).eval()
+        model = imagenet_features(name)
         params = sum(p.numel() for p in model.parameters())
         for size in args.sizes:
             onnx_path = args.work / f"{name}_{size}.onnx"

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from osld._io import atomic_write_bytes
+from osld.boxes import box_area, box_intersection
 
 log = logging.getLogger("osld")
 
@@ -226,8 +227,6 @@ def _nested_duplicates(xyxy: np.ndarray, brand: np.ndarray, named: np.ndarray, c
     idx = np.nonzero(named)[0]
     if len(idx) < 2:
         return drop
-    from osld.boxes import box_area, box_intersection
-
     boxes = xyxy[idx]
     inter = box_intersection(boxes, boxes)
     area = box_area(boxes)

@@ -48,9 +48,6 @@ class Sample:
             raise ValueError(f"Sample {self.path}: {len(self.boxes)} boxes but {len(self.brands)} brands")
 
 
-
-
-
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as displayed (EXIF orientation applied), read from the header only."""
     from PIL import Image, UnidentifiedImageError
