@@ -97,7 +97,7 @@ def train_embedder_cmd(
     init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/embedder.pt)."),
     max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
-    size: int = typer.Option(112, help="Input size (square)."),
+    size: int = typer.Option(128, help="Input size (square); the shipped embedder is trained at 128."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),
     threads: int = typer.Option(0, help="torch threads (0: all cores; use 1 when another training runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),

@@ -27,7 +27,7 @@ class EmbedderTrainConfig:
     real_brands: tuple[str, ...] = ()  # folders with labels_brand/ (train split only; merged into canonical brands)
     val_fraction: float = 0.1
     dim: int = 256
-    size: int = 112
+    size: int = 128
     temperature: float = 0.05
     classes_per_batch: int = 32
     samples_per_class: int = 2
