@@ -113,6 +113,15 @@ def build_eval_registry(folder: Path, data: EmbedderEvalData, only: set[str] | N
     return folder, exemplars
 
 
+def own_brands_registry(folder: Path, data: EmbedderEvalData, embedder: Embedder, brands: set[str]
+                        ) -> tuple[Registry, set[Path]]:
+    """A synced registry of just ``brands`` (the "own brands only" case) and its exemplar images (not queries)."""
+    small_folder, exemplars = build_eval_registry(folder, data, only=brands)
+    registry = Registry(small_folder, embedder)
+    registry.sync(progress=False)
+    return registry, exemplars
+
+
 def recall_at(registry: Registry, emb: np.ndarray, truth: list[str], ks: tuple[int, ...] = (1, 5)) -> dict:
     """Recall@k, plus an open-set operating point for ``MatchConfig.min_sim``.
 
@@ -180,9 +189,7 @@ def evaluate_embedder(embedder: Embedder, data: EmbedderEvalData, cache_dir: Pat
         if name not in sets:
             continue
         emb, truth = sets[name]
-        small_folder, _ = build_eval_registry(cache_dir / f"registry_{name}_only", data, only=set(truth))
-        small = Registry(small_folder, embedder)
-        small.sync(progress=False)
+        small, _ = own_brands_registry(cache_dir / f"registry_{name}_only", data, embedder, set(truth))
         result[f"{name}@own_brands"] = {**recall_at(small, emb, truth), "registry_brands": len(small.brands())}
     if binary:
         bin_registry = Registry(folder, embedder, binary=True, rescore=False)  # Hamming ranking alone

@@ -42,18 +42,15 @@ def test_detector_recall_on_real_val_photos(name):
 def test_embedder_names_real_car_emblems_of_unseen_brands(tmp_path):
     from osld.data.images import load_image
     from osld.embedder import load_embedder
-    from osld.embedder.evaluate import EmbedderEvalData, build_eval_registry, recall_at, vehicle_queries
+    from osld.embedder.evaluate import EmbedderEvalData, own_brands_registry, recall_at, vehicle_queries
     from osld.pipeline import default_weights_dir
-    from osld.registry import Registry
 
     data = EmbedderEvalData(shared_path("logos"), shared_path("real", "vehicle_logos"), shared_path("backgrounds"),
                             ())
     queries = vehicle_queries(data.vehicle_logos)
     brands = {b for b, _ in queries}
     embedder = load_embedder(default_weights_dir() / "embedder.onnx")
-    folder, exemplars = build_eval_registry(tmp_path / "registry", data, only=brands)
-    registry = Registry(folder, embedder)
-    registry.sync(progress=False)
+    registry, exemplars = own_brands_registry(tmp_path / "registry", data, embedder, brands)
     queries = [(b, p) for b, p in queries if p not in exemplars]
     emb = embedder.embed([load_image(p).pixels for _, p in queries])
     result = recall_at(registry, emb, [b for b, _ in queries])
@@ -65,9 +62,8 @@ def test_embedder_names_real_car_emblems_of_unseen_brands(tmp_path):
 @pytest.mark.slow
 def test_embedder_names_real_brand_photo_crops(tmp_path):
     from osld.embedder import load_embedder
-    from osld.embedder.evaluate import EmbedderEvalData, build_eval_registry, real_brand_crops, recall_at
+    from osld.embedder.evaluate import EmbedderEvalData, own_brands_registry, real_brand_crops, recall_at
     from osld.pipeline import default_weights_dir
-    from osld.registry import Registry
 
     real = tuple(shared_path("real", n) for n in ("logodet3k_clothes", "beerjp", "tdtu"))
     data = EmbedderEvalData(shared_path("logos"), shared_path("real", "vehicle_logos"), shared_path("backgrounds"),
@@ -75,9 +71,7 @@ def test_embedder_names_real_brand_photo_crops(tmp_path):
     queries = [(b, c) for b, c in real_brand_crops(data, "val") if c.size]
     brands = {b for b, _ in queries}
     embedder = load_embedder(default_weights_dir() / "embedder.onnx")
-    folder, _ = build_eval_registry(tmp_path / "registry", data, only=brands)
-    registry = Registry(folder, embedder)
-    registry.sync(progress=False)
+    registry, _ = own_brands_registry(tmp_path / "registry", data, embedder, brands)
     result = recall_at(registry, embedder.embed([c for _, c in queries]), [b for b, _ in queries])
     assert len(queries) > 100 and len(registry.brands()) > 30  # 2 of the 38 brands have no canonical or train crop
     assert np.isfinite(result["recall@1"]) and result["recall@1"] >= EMBEDDER_REAL_BRANDS_FLOOR, result
