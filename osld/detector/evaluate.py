@@ -55,13 +55,15 @@ def _recall(preds: list, gts: list[np.ndarray]) -> float:
 
 
 def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch_size: int = 8,
-                      progress: bool = True) -> dict:
+                      progress: bool = True, proposal_conf: float = 0.02) -> dict:
     """Class-agnostic metrics of ``detector`` on YOLO-labelled ``images`` (labels beside them in ``labels/``).
 
     ``detector`` should run at a low confidence threshold: AP50 and AP50-95 (VOC all-point AP, averaged over IoU
     0.50:0.05:0.95) rank all its detections, so the PR curve reaches high recall; ``recall@0.5`` and
     ``proposals_per_image`` keep only detections scoring >= ``conf``; ``recall@0.5_top5`` keeps the five
-    best-scoring detections of each image instead (the operating point once the matcher rejects non-logos).
+    best-scoring detections of each image instead (the operating point once the matcher rejects non-logos);
+    ``recall@0.5_proposals`` keeps every detection scoring >= ``proposal_conf`` (the pipeline's proposal threshold,
+    ``naming.json``): the boxes osld's matcher can still name, the ceiling of its naming recall.
     Greedy NMS only lets a box be suppressed by a higher-scoring one, so that subset is exactly what the
     detector returns when run at ``conf``.
     """
@@ -99,6 +101,8 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
         "proposals_per_image": float(np.mean([len(p) for p in preds])) if preds else 0.0,
         "recall_by_size": recall_by_size(preds, gts, sizes),
         f"recall@0.5_top{TOP_K_PROPOSALS}": _recall(preds_top, gts),
+        "recall@0.5_proposals": _recall([p[p.score >= proposal_conf] for p in preds_low], gts),
+        "proposal_conf": proposal_conf,
         f"recall_by_size_top{TOP_K_PROPOSALS}": recall_by_size(preds_top, gts, sizes),
         "conf": conf,
     }
