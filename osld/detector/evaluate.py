@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osld.calibration import NamingDefaults
 from osld.data.images import load_image
 from osld.data.yolo import cxcywh_to_xyxy, label_path_for, read_yolo_labels
 from osld.detector import Detector
@@ -55,7 +56,7 @@ def _recall(preds: list, gts: list[np.ndarray]) -> float:
 
 
 def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch_size: int = 8,
-                      progress: bool = True, proposal_conf: float = 0.02) -> dict:
+                      progress: bool = True, proposal_conf: float = NamingDefaults.proposal_conf) -> dict:
     """Class-agnostic metrics of ``detector`` on YOLO-labelled ``images`` (labels beside them in ``labels/``).
 
     ``detector`` should run at a low confidence threshold: AP50 and AP50-95 (VOC all-point AP, averaged over IoU

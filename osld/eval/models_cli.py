@@ -27,6 +27,7 @@ def evaluate_detector_cmd(
 ) -> None:
     """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
     AP50, AP50-95, proposals/image."""
+    from osld.calibration import NamingDefaults
     from osld.data.yolo import read_data_yaml, yologo_split
     from osld.detector import load_detector
     from osld.detector.evaluate import SIZE_BUCKETS, evaluate_detector
@@ -49,13 +50,16 @@ def evaluate_detector_cmd(
         # one low-threshold run serves AP and the thresholded metrics
         det = load_detector(path, conf=0.01, imgsz=imgsz, tile=tile)
         threshold = conf if conf is not None else det.default_conf
+        # the threshold the shipped pipeline proposes regions at, so the column tracks naming.json
+        proposal_conf = NamingDefaults.load(default_weights_dir()).proposal_conf
         for name, images in sets.items():
-            results[name] = evaluate_detector(det, images, conf=threshold)
+            results[name] = evaluate_detector(det, images, conf=threshold, proposal_conf=proposal_conf)
     except OsldError as e:
         _fail(e)
     buckets = [b[2] for b in SIZE_BUCKETS]
     typer.echo("| set | images | boxes | recall@0.5 | " + " | ".join(f"R {b}" for b in buckets)
-               + " | AP50 | AP50-95 | proposals/img | recall@0.5, top 5/img | recall@0.5, proposals >= 0.02 |")
+               + " | AP50 | AP50-95 | proposals/img | recall@0.5, top 5/img | "
+               f"recall@0.5, proposals >= {proposal_conf} |")
     typer.echo("|---" * (9 + len(buckets)) + "|")
     for name, r in results.items():
         by = " | ".join(f"{r['recall_by_size'][b]['recall']:.2f} ({r['recall_by_size'][b]['n']})" for b in buckets)
@@ -68,8 +72,8 @@ def evaluate_detector_cmd(
         top = r["recall_by_size_top5"]
         typer.echo(f"| {name} | " + " | ".join(f"{top[b]['recall']:.2f}" for b in buckets) + " |")
     typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold}, imgsz={det.imgsz}, tile={tile}; "
-               "R <size>: recall by sqrt(box area / image area), (boxes); proposals >= 0.02: what the pipeline's "
-               "matcher can still name)")
+               f"R <size>: recall by sqrt(box area / image area), (boxes); proposals >= {proposal_conf}: what the "
+               "pipeline's matcher can still name)")
     if json_out:
         save_json({"detector": str(path), "imgsz": det.imgsz, "tile": tile, "results": results}, json_out)
 
