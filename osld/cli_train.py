@@ -98,19 +98,21 @@ def train_embedder_cmd(
     max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
     size: int = typer.Option(128, help="Input size (square); the shipped embedder is trained at 128."),
+    backbone: str = typer.Option("mobilenet_v2", help="ImageNet backbone: mobilenet_v2 (shipped) or efficientnet-"
+                                 "lite0/1/2 ([backbones] extra); an --init/--resume checkpoint's must match."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),
     threads: int = typer.Option(0, help="torch threads (0: all cores; use 1 when another training runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     export: Path | None = typer.Option(None, help="Export the trained model to this ONNX file at the end."),
 ) -> None:
-    """Train the SDML embedder (normalized softmax, class-balanced batches, ImageNet mobilenet_v2)."""
+    """Train the SDML embedder (normalized softmax, class-balanced batches, an ImageNet backbone)."""
     from osld.embedder.train import EmbedderTrainConfig, export_onnx, load_trained, train_embedder
 
     cfg = EmbedderTrainConfig(
         out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
         real_instances=str(real_instances) if real_instances else None,
         real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
-        workers=workers, threads=threads,
+        backbone=backbone, workers=workers, threads=threads,
     )
     try:
         ckpt = train_embedder(cfg, resume=resume, init=init)

@@ -12,9 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from osld._offline import mobilenet_v2_weights
+from osld.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+BACKBONES = ("mobilenet_v2", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 
 
 def mobilenet_v2_backbone(pretrained: bool = True) -> tuple[nn.Module, int]:
@@ -27,18 +29,46 @@ def mobilenet_v2_backbone(pretrained: bool = True) -> tuple[nn.Module, int]:
     return net.features, 1280
 
 
+def efficientnet_lite_backbone(variant: int, pretrained: bool = True) -> tuple[nn.Module, int]:
+    """EfficientNet-Lite as a flat ``nn.Sequential`` (stem, the MBConv blocks, head), like mobilenet_v2's
+    ``features``, so freezing the first N children means the same thing for both. Needs the [backbones] extra."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from osld._offline import efficientnet_lite_weights
+
+    name = f"efficientnet-lite{variant}"
+    net = (EfficientNet.from_pretrained(name, weights_path=str(efficientnet_lite_weights(variant)))
+           if pretrained else EfficientNet.from_name(name))
+    act = nn.ReLU6(inplace=True)  # Lite replaces swish by ReLU6 (TF-Lite quantization friendliness)
+    stem = nn.Sequential(net._conv_stem, net._bn0, act)
+    head = nn.Sequential(net._conv_head, net._bn1, act)
+    return nn.Sequential(stem, *net._blocks, head), net._bn1.num_features
+
+
+def build_backbone(name: str, pretrained: bool = True) -> tuple[nn.Module, int, tuple, tuple]:
+    """(features module, channels, mean, std in 0..255 units) of an ImageNet backbone from ``BACKBONES``."""
+    if name == "mobilenet_v2":
+        net, channels = mobilenet_v2_backbone(pretrained)
+        return net, channels, tuple(m * 255.0 for m in IMAGENET_MEAN), tuple(s * 255.0 for s in IMAGENET_STD)
+    if name in BACKBONES:
+        net, channels = efficientnet_lite_backbone(int(name[-1]), pretrained)
+        return net, channels, (127.5,) * 3, (128.0,) * 3  # TF-Lite preprocessing, not ImageNet's
+    raise ConfigError(f"unknown embedder backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+
+
 class EmbeddingNet(nn.Module):
-    def __init__(self, dim: int = 256, pretrained: bool = True, frozen_blocks: int = 4):
+    def __init__(self, dim: int = 256, pretrained: bool = True, frozen_blocks: int = 4,
+                 backbone: str = "mobilenet_v2"):
         super().__init__()
-        self.backbone, channels = mobilenet_v2_backbone(pretrained)
+        self.backbone, channels, mean, std = build_backbone(backbone, pretrained)
         self.frozen_blocks = frozen_blocks
         for block in list(self.backbone.children())[:frozen_blocks]:
             for p in block.parameters():
                 p.requires_grad_(False)
         self.norm = nn.LayerNorm(channels, elementwise_affine=False)
         self.proj = nn.Linear(channels, dim)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
     def train(self, mode: bool = True) -> EmbeddingNet:
         super().train(mode)

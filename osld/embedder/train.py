@@ -15,6 +15,7 @@ from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld.data.images import iter_image_files
 from osld.data.logos import by_brand, normalize_brand, read_catalogue, read_heldout
+from osld.errors import CheckpointError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class EmbedderTrainConfig:
     val_fraction: float = 0.1
     dim: int = 256
     size: int = 128
+    backbone: str = "mobilenet_v2"  # or efficientnet-lite0/1/2 (the [backbones] extra)
     temperature: float = 0.05
     classes_per_batch: int = 32
     samples_per_class: int = 2
@@ -122,19 +124,26 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
     from tqdm import tqdm
 
     from osld.embedder.data import BalancedBatchSampler, ClassDataset, SampleRenderer
-    from osld.embedder.model import EmbeddingNet, NormSoftmaxLoss
+    from osld.embedder.model import BACKBONES, EmbeddingNet, NormSoftmaxLoss
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     resume_state = load_checkpoint(last) if resume and last.exists() else None  # fail fast, before data loading
     init_state = load_checkpoint(init) if init and resume_state is None else None
+    if cfg.backbone not in BACKBONES:
+        raise ConfigError(f"unknown embedder backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    for state, source in ((resume_state, last), (init_state, init)):
+        saved = json.loads(state["config"]).get("backbone", "mobilenet_v2") if state else cfg.backbone
+        if saved != cfg.backbone:
+            raise CheckpointError(f"{source}: a {saved} embedder; continue it with --backbone {saved}, "
+                                  f"not {cfg.backbone}")
     torch.set_num_threads(cfg.threads or (os.cpu_count() or 1))
     torch.manual_seed(cfg.seed)
     classes, class_names, n_canonical, train_brands, val_brands = build_classes(cfg)
     (out / "split.json").write_text(json.dumps({"train_brands": train_brands, "val_brands": val_brands}))
     n_classes = len(classes)
-    model = EmbeddingNet(cfg.dim, pretrained=True, frozen_blocks=cfg.frozen_blocks)
+    model = EmbeddingNet(cfg.dim, pretrained=True, frozen_blocks=cfg.frozen_blocks, backbone=cfg.backbone)
     loss_fn = NormSoftmaxLoss(n_classes, cfg.dim, cfg.temperature)
     opt = torch.optim.AdamW(
         [
@@ -258,7 +267,8 @@ def load_trained(checkpoint: str | Path):
 
     state = load_checkpoint(checkpoint)
     cfg = json.loads(state["config"])
-    model = EmbeddingNet(cfg["dim"], pretrained=False, frozen_blocks=cfg["frozen_blocks"])
+    model = EmbeddingNet(cfg["dim"], pretrained=False, frozen_blocks=cfg["frozen_blocks"],
+                         backbone=cfg.get("backbone", "mobilenet_v2"))
     model.load_state_dict({k: v.float() for k, v in state["model"].items()})
     return model.eval(), cfg, state
 

@@ -101,3 +101,42 @@ def test_binarized_search_returns_the_same_top1_as_float(tmp_path, shipped_embed
         # either way the similarity is on the cosine scale that MatchConfig.min_sim uses
         for f, b in zip(float_matches, binary_matches, strict=True):
             assert b[0].sim == pytest.approx(f[0].sim, abs=1e-4 if rescore else 0.05)
+
+
+def test_efficientnet_lite_backbone_embeds_freezes_and_exports(tmp_path):
+    from osld.embedder.onnx import OnnxEmbedder
+    from osld.embedder.train import export_onnx
+
+    torch.manual_seed(0)
+    net = EmbeddingNet(dim=32, pretrained=True, frozen_blocks=4, backbone="efficientnet-lite0").eval()
+    stem = list(net.backbone.children())[0]
+    assert all(not p.requires_grad for p in stem.parameters())
+    assert any(p.requires_grad for p in net.backbone_parameters())
+    assert net.mean.flatten().tolist() == [127.5] * 3  # TF-Lite preprocessing, not ImageNet's
+    x = torch.rand(2, 3, 64, 64) * 255
+    with torch.no_grad():
+        out = net(x)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+    # pretrained ImageNet features, not random ones: two different crops do not collapse onto one embedding
+    assert float(out[0] @ out[1]) < 0.999
+    emb = OnnxEmbedder(export_onnx(net, tmp_path / "lite.onnx", size=64))
+    crops = [np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)]
+    from osld.embedder.preprocess import batch_inputs
+
+    with torch.no_grad():
+        ref = net(torch.from_numpy(batch_inputs(crops, 64))).numpy()
+    np.testing.assert_allclose(emb.embed(crops), ref, atol=1e-4)
+
+
+def test_unknown_backbone_and_mismatched_checkpoint_fail_in_one_line(tmp_path):
+    from osld.embedder.train import EmbedderTrainConfig, train_embedder
+    from osld.errors import CheckpointError, ConfigError
+    from osld.pipeline import default_weights_dir
+
+    with pytest.raises(ConfigError, match="unknown embedder backbone 'resnet9000'"):
+        EmbeddingNet(dim=8, pretrained=False, backbone="resnet9000")
+    # the shipped embedder is a mobilenet_v2: continuing it as EfficientNet-Lite0 is refused before any data loads
+    cfg = EmbedderTrainConfig(out=str(tmp_path / "run"), logos=str(tmp_path / "none"), heldout=str(tmp_path / "none"),
+                              backbone="efficientnet-lite0")
+    with pytest.raises(CheckpointError, match="a mobilenet_v2 embedder; continue it with --backbone mobilenet_v2"):
+        train_embedder(cfg, init=default_weights_dir() / "embedder.pt", progress=False)
