@@ -56,6 +56,9 @@ REAL = ("logodet3k_clothes", "beerjp", "tdtu")
 BACKGROUNDS = ("bsds500", "coco128", "camvid", "oi_personcar")
 SIZES = (10, 100, 1000, 5000)
 PROPOSAL_CONF = 0.02  # the lowest detector threshold the tuning may choose
+# bumped when the detector's decoding changes what the same model proposes (v2: NMS without OpenCV's pre-suppression
+# top_k, 2026-12-01), so cached proposals of an older decoding are not reused
+PROPOSALS_VERSION = "v2"
 FA_TARGET = 0.02
 
 
@@ -366,7 +369,7 @@ def main() -> None:
     vectors, brands = embed_registry(emb, {b: crops[b] for b in evaluated}, extra,
                                      work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
     pipe = Pipeline(det, emb, None, MatchConfig(keep_all=True))
-    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{tag}.npz")
+    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_{tag}.npz")
     neg_paths = {str(p) for p in bg}
 
     setups: list[list[Setup]] = []  # per size, one registry, or one per group of `size` evaluated brands

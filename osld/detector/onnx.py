@@ -61,7 +61,9 @@ def _nms(xyxy: np.ndarray, score: np.ndarray, score_thr: float, iou_thr: float, 
     if not len(xyxy):
         return np.zeros(0, np.int64)
     xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), score.tolist(), score_thr, iou_thr, top_k=max_det)
+    # no top_k: OpenCV applies it to the candidates *before* suppression, so the max_det best raw anchors (mostly
+    # near-duplicates of the strongest logo) would crowd out every weaker logo; max_det caps the survivors instead
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), score.tolist(), score_thr, iou_thr)
     return np.asarray(keep, np.int64).reshape(-1)[:max_det]
 
 
