@@ -45,15 +45,20 @@ def efficientnet_lite_backbone(variant: int, pretrained: bool = True) -> tuple[n
     return nn.Sequential(stem, *net._blocks, head), net._bn1.num_features
 
 
+def check_backbone(name: str) -> str:
+    """``name`` if it is one of ``BACKBONES``; a one-line ``ConfigError`` otherwise."""
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown embedder backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return name
+
+
 def build_backbone(name: str, pretrained: bool = True) -> tuple[nn.Module, int, tuple, tuple]:
     """(features module, channels, mean, std in 0..255 units) of an ImageNet backbone from ``BACKBONES``."""
-    if name == "mobilenet_v2":
+    if check_backbone(name) == "mobilenet_v2":
         net, channels = mobilenet_v2_backbone(pretrained)
         return net, channels, tuple(m * 255.0 for m in IMAGENET_MEAN), tuple(s * 255.0 for s in IMAGENET_STD)
-    if name in BACKBONES:
-        net, channels = efficientnet_lite_backbone(int(name[-1]), pretrained)
-        return net, channels, (127.5,) * 3, (128.0,) * 3  # TF-Lite preprocessing, not ImageNet's
-    raise ConfigError(f"unknown embedder backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    net, channels = efficientnet_lite_backbone(int(name[-1]), pretrained)
+    return net, channels, (127.5,) * 3, (128.0,) * 3  # TF-Lite preprocessing, not ImageNet's
 
 
 class EmbeddingNet(nn.Module):

@@ -15,7 +15,7 @@ from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld.data.images import iter_image_files
 from osld.data.logos import by_brand, normalize_brand, read_catalogue, read_heldout
-from osld.errors import CheckpointError, ConfigError
+from osld.errors import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -124,15 +124,14 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
     from tqdm import tqdm
 
     from osld.embedder.data import BalancedBatchSampler, ClassDataset, SampleRenderer
-    from osld.embedder.model import BACKBONES, EmbeddingNet, NormSoftmaxLoss
+    from osld.embedder.model import EmbeddingNet, NormSoftmaxLoss, check_backbone
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     resume_state = load_checkpoint(last) if resume and last.exists() else None  # fail fast, before data loading
     init_state = load_checkpoint(init) if init and resume_state is None else None
-    if cfg.backbone not in BACKBONES:
-        raise ConfigError(f"unknown embedder backbone {cfg.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    check_backbone(cfg.backbone)
     for state, source in ((resume_state, last), (init_state, init)):
         saved = json.loads(state["config"]).get("backbone", "mobilenet_v2") if state else cfg.backbone
         if saved != cfg.backbone:
