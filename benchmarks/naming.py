@@ -333,7 +333,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "work" / "naming")
     ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
     ap.add_argument("--backgrounds", type=int, default=400, help="background photos (both halves)")
-    ap.add_argument("--max-det", type=int, default=25, help="proposals per photo (highest scores)")
+    ap.add_argument("--max-det", type=int, default=100, help="proposals per photo (highest scores; osld detect: 100)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -369,7 +369,7 @@ def main() -> None:
     vectors, brands = embed_registry(emb, {b: crops[b] for b in evaluated}, extra,
                                      work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
     pipe = Pipeline(det, emb, None, MatchConfig(keep_all=True))
-    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_{tag}.npz")
+    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_md{args.max_det}_{tag}.npz")
     neg_paths = {str(p) for p in bg}
 
     setups: list[list[Setup]] = []  # per size, one registry, or one per group of `size` evaluated brands
