@@ -94,7 +94,6 @@ def test_tiling_keeps_the_whole_image_detections_and_maps_tiles_back(weights_dir
         assert (box_iou(confident, tiled.xyxy).max(axis=1) >= 0.5).all()
 
 
-
 def test_a_crowd_of_duplicates_around_one_logo_does_not_crowd_out_a_weaker_logo(weights_dir):
     """Raw output: 40 overlapping anchors on one strong logo, one anchor on a second, weaker logo. With max_det=25
     both logos survive; a top-k before suppression (OpenCV's ``top_k``) kept only the 25 duplicates."""
@@ -106,11 +105,10 @@ def test_a_crowd_of_duplicates_around_one_logo_does_not_crowd_out_a_weaker_logo(
                               np.full(40, 40.0), np.linspace(0.9, 0.6, 40)])
     weak = np.array([[250.0, 250.0, 50.0, 30.0, 0.05]])
     raw = np.concatenate([strong, weak]).T.astype(np.float32)  # (4 + 1, anchors), like the ONNX output
-    det = load_detector(weights_dir / "detector.onnx", conf=0.02, max_det=25)
-    out = det.postprocess(raw, Letterbox(1.0, 1.0, 0.0, 0.0, 320, 320))
+    identity = Letterbox(1.0, 1.0, 0.0, 0.0, 320, 320)
+    out = load_detector(weights_dir / "detector.onnx", conf=0.02, max_det=25).postprocess(raw, identity)
     assert len(out.xyxy) == 2
     np.testing.assert_allclose(out.score, [0.9, 0.05], atol=1e-6)
     np.testing.assert_allclose(out.xyxy[1], [225, 235, 275, 265], atol=1e-4)
     # max_det still caps what survives suppression
-    assert len(load_detector(weights_dir / "detector.onnx", conf=0.02, max_det=1).postprocess(
-        raw, Letterbox(1.0, 1.0, 0.0, 0.0, 320, 320)).xyxy) == 1
+    assert len(load_detector(weights_dir / "detector.onnx", conf=0.02, max_det=1).postprocess(raw, identity).xyxy) == 1
