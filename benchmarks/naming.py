@@ -334,12 +334,17 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
     ap.add_argument("--backgrounds", type=int, default=400, help="background photos (both halves)")
     ap.add_argument("--max-det", type=int, default=100, help="proposals per photo (highest scores; osld detect: 100)")
+    ap.add_argument("--crop-margin", type=float, default=None,
+                    help="box growth before embedding (default: the pipeline's MatchConfig.crop_margin)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
     from osld.detector import load_detector
     from osld.embedder import load_embedder
     from osld.pipeline import MatchConfig, Pipeline
+
+    match = MatchConfig(keep_all=True) if args.crop_margin is None else \
+        MatchConfig(keep_all=True, crop_margin=args.crop_margin)
 
     det = load_detector(args.weights / "detector.onnx", conf=PROPOSAL_CONF, max_det=args.max_det)
     emb = load_embedder(args.weights / "embedder.onnx")
@@ -368,8 +373,9 @@ def main() -> None:
     extra = distractors(set(crops))[: max(SIZES) - len(evaluated)]
     vectors, brands = embed_registry(emb, {b: crops[b] for b in evaluated}, extra,
                                      work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
-    pipe = Pipeline(det, emb, None, MatchConfig(keep_all=True))
-    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_md{args.max_det}_{tag}.npz")
+    pipe = Pipeline(det, emb, None, match)
+    photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_md{args.max_det}_"
+                                                            f"cm{match.crop_margin:g}_{tag}.npz")
     neg_paths = {str(p) for p in bg}
 
     setups: list[list[Setup]] = []  # per size, one registry, or one per group of `size` evaluated brands
