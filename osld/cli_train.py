@@ -64,6 +64,8 @@ def train_detector_cmd(
     lr0: float | None = typer.Option(None, help="Initial learning rate (AdamW). Default: ultralytics' auto choice "
                                      "from scratch, 5e-4 when continuing (--init / --resume)."),
     multi_scale: float = typer.Option(0.0, help="Train each batch at a random size in imgsz*(1 +- this), e.g. 0.25."),
+    real_repeat: int = typer.Option(1, min=1, help="List each real train image this many times (weights real "
+                                    "photos against the synthetic scenes)."),
     export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
 ) -> None:
     """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
@@ -72,7 +74,7 @@ def train_detector_cmd(
     cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
                               real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
                               imgsz=imgsz, batch=batch, workers=workers, threads=threads, lr0=lr0,
-                              multi_scale=multi_scale)
+                              multi_scale=multi_scale, real_repeat=real_repeat)
     try:
         best = train_detector(cfg, init=init, resume=resume)
         if export:

@@ -13,7 +13,7 @@ from osld._checkpoint import save_checkpoint
 from osld._io import atomic_write_bytes
 from osld._offline import offline_ultralytics
 from osld.data.yolo import read_data_yaml, yologo_split
-from osld.errors import CheckpointError
+from osld.errors import CheckpointError, ConfigError
 
 MODEL_YAML = Path(__file__).with_name("mobilenet_v2_yolo.yaml")
 # ultralytics' auto optimizer picks AdamW at lr 0.002 for a short run; continuing an already trained model at that
@@ -38,17 +38,22 @@ class DetectorTrainConfig:
     threads: int = 0  # torch threads (0: all cores)
     lr0: float | None = None  # None: ultralytics' auto choice from scratch, FINETUNE_LR0 (AdamW) with --init
     multi_scale: float = 0.0  # each batch resized to imgsz * (1 +- multi_scale), so one model serves several sizes
+    # Each real train image is listed this many times: real photos are the distribution users bring, and with
+    # thousands of synthetic scenes beside a few hundred photos per set, one listing leaves them under half a batch.
+    real_repeat: int = 1
 
 
 def _write_lists(cfg: DetectorTrainConfig) -> Path:
     """A data.yaml combining the synthetic train split with the real train split; val = real held-out part."""
+    if cfg.real_repeat < 1:
+        raise ConfigError(f"real_repeat must be >= 1, got {cfg.real_repeat}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     train = [str(p.resolve()) for d in cfg.data for p in read_data_yaml(d, "train")[0]]
     val: list[str] = []
     for real_dir in cfg.real_dirs:
         real_train, real_val = yologo_split(real_dir, cfg.real_val_fraction)
-        train += [str(p.resolve()) for p in real_train]
+        train += [str(p.resolve()) for p in real_train] * cfg.real_repeat
         val += [str(p.resolve()) for p in real_val]
     if not val:
         val = [str(p.resolve()) for d in cfg.data for p in read_data_yaml(d, "val")[0]]
