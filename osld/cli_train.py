@@ -58,7 +58,7 @@ def train_detector_cmd(
     epochs: int = typer.Option(30, help="Epoch cap (the time budget usually ends training first)."),
     imgsz: int = typer.Option(320, help="Training input size."),
     batch: int = typer.Option(16, help="Batch size."),
-    workers: int = typer.Option(2, help="Dataloader worker processes."),
+    workers: int = typer.Option(0, help="Dataloader worker processes (0: load batches in the training process)."),
     threads: int = typer.Option(0, help="torch threads (0: all cores; 1 when another training runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/detector_last.pt."),
     lr0: float | None = typer.Option(None, help="Initial learning rate (AdamW). Default: ultralytics' auto choice "

@@ -33,7 +33,7 @@ class DetectorTrainConfig:
     batch: int = 16
     epochs: int = 30
     max_minutes: float = 60.0
-    workers: int = 2
+    workers: int = 0
     seed: int = 0
     threads: int = 0  # torch threads (0: all cores)
     lr0: float | None = None  # None: ultralytics' auto choice from scratch, FINETUNE_LR0 (AdamW) with --init
@@ -80,6 +80,22 @@ def _build_yolo(model_yaml: str | Path, run_dir: Path, state: dict | None = None
     return yolo
 
 
+def _cpu_settings(threads: int, workers: int):
+    """An ultralytics callback applying our thread and worker counts once its trainer is set up.
+
+    ultralytics overrides both for CPU training (``select_device`` sets torch to cores - 1 threads, the trainer
+    forces ``workers=0``), which silently halved a 2-core machine for every ``--threads 2`` run before session 12.
+    """
+
+    def on_pretrain_routine_start(trainer) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        trainer.args.workers = workers
+
+    return on_pretrain_routine_start
+
+
 def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started: float):
     """An ultralytics callback writing ``detector_last.pt`` (and ``detector_best.pt``) after each epoch.
 
@@ -90,6 +106,12 @@ def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started:
     epochs_done: list[int] = []
 
     def on_fit_epoch_end(trainer) -> None:
+        import torch
+
+        if not getattr(trainer.validator, "training", True):
+            # final_eval re-runs this callback after validating ultralytics' own best.pt, with the last epoch's
+            # weights in trainer.ema: saving then would count an extra epoch and pair weights with other metrics
+            return
         epochs_done.append(trainer.epoch)
         model = trainer.ema.ema if trainer.ema else trainer.model
         fitness = float(trainer.fitness or 0.0)
@@ -100,6 +122,7 @@ def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started:
             "epochs_total": float(previous.get("epochs_total", 0.0)) + len(epochs_done),
             "minutes_total": float(previous.get("minutes_total", 0.0)) + (time.time() - started) / 60,
             "fitness": fitness,
+            "torch_threads": torch.get_num_threads(),
             "metrics": json.dumps({k: float(v) for k, v in (trainer.metrics or {}).items()}),
         }
         save_checkpoint(ckpt, out / "detector_last.pt")
@@ -127,7 +150,8 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
     with offline_ultralytics(out):
         import torch
 
-        torch.set_num_threads(cfg.threads or max(1, os.cpu_count() or 1))
+        threads = cfg.threads or max(1, os.cpu_count() or 1)
+        torch.set_num_threads(threads)
         started = time.time()
         data_yaml = _write_lists(cfg)
         (out / "osld_train_config.json").write_text(json.dumps({**asdict(cfg), "init": str(init or "")}, indent=2))
@@ -136,6 +160,7 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             # ultralytics rebuilds the model from its yaml unless it believes it holds a checkpoint; this makes it
             # take the weights just loaded (Model.train -> trainer.get_model(weights=self.model)).
             model.ckpt = {"osld_init": str(init)}
+        model.add_callback("on_pretrain_routine_start", _cpu_settings(threads, cfg.workers))
         model.add_callback("on_fit_epoch_end", _compact_saver(out, cfg, previous, started))
         lr0 = cfg.lr0 if cfg.lr0 is not None else (FINETUNE_LR0 if previous else None)
         schedule = (dict(optimizer="AdamW", lr0=lr0, lrf=0.1, warmup_bias_lr=0.0, cos_lr=True)

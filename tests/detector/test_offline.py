@@ -25,8 +25,16 @@ GUARD = textwrap.dedent(
     socket.getaddrinfo = refuse("getaddrinfo")
     socket.gethostbyname = refuse("gethostbyname")
     socket.create_connection = refuse("create_connection")
-    socket.socket.connect = refuse("connect")
-    socket.socket.connect_ex = refuse("connect_ex")
+    def local_only(kind, original):
+        # AF_UNIX sockets are how DataLoader workers hand tensors back: inter-process, not network
+        refused = refuse(kind)
+        def f(sock, *args, **kwargs):
+            if sock.family == socket.AF_UNIX:
+                return original(sock, *args, **kwargs)
+            return refused(sock, *args, **kwargs)
+        return f
+    socket.socket.connect = local_only("connect", socket.socket.connect)
+    socket.socket.connect_ex = local_only("connect_ex", socket.socket.connect_ex)
     atexit.register(lambda: open(sys.argv[2], "w").write(json.dumps(attempts)))
     """
 )
@@ -48,10 +56,12 @@ SCRIPT = GUARD + textwrap.dedent(
     first = train_detector(cfg)
     # training accumulates: a second run continues from the first one's compact checkpoint
     cfg2 = DetectorTrainConfig(data=(str(yaml_path),), out=str(root / "run2"), imgsz=64, batch=2, epochs=1,
-                               max_minutes=2, workers=0)
+                               max_minutes=2, workers=1, threads=2)
     best = train_detector(cfg2, init=first)
     from osld.detector.train import load_checkpoint
     print("EPOCHS", load_checkpoint(first)["epochs_total"], load_checkpoint(best)["epochs_total"])
+    print("THREADS", load_checkpoint(best)["torch_threads"])
+    print("CSV_EPOCHS", len((root / "run" / "train" / "results.csv").read_text().strip().splitlines()) - 1)
     onnx = export_onnx(best, root / "det.onnx", imgsz=64)
     det = load_detector(onnx)
     det.detect([load_image(p).pixels for p in sorted((root / "ds" / "images").glob("*.jpg"))])
@@ -74,6 +84,10 @@ def test_training_export_and_prediction_open_no_socket(tmp_path, logo_png):
     assert "OK" in proc.stdout
     first, second = (float(v) for v in proc.stdout.split("EPOCHS")[1].split()[:2])
     assert second >= first + 1  # ultralytics may fit more epochs into the time budget
+    # one epoch counted per trained epoch (ultralytics' final validation re-runs the epoch-end callbacks)
+    assert first == int(proc.stdout.split("CSV_EPOCHS")[1].split()[0])
+    # --threads is honoured although ultralytics sets cores - 1 threads for CPU training
+    assert int(proc.stdout.split("THREADS")[1].split()[0]) == 2
     assert not (tmp_path / "mobilenet_v2_yolo.onnx").exists()  # the exporter's own file stays out of the cwd
     attempts = json.loads(attempts_file.read_text())
     assert attempts == [], f"network attempts: {attempts}"
