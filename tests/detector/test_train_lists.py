@@ -15,16 +15,22 @@ def _yolo_folder(root: Path, n: int) -> Path:
     return root
 
 
+def _synthetic_set(root: Path, n: int) -> Path:
+    """A synthetic-style set with a data.yaml whose train split is its images/ folder."""
+    synth = _yolo_folder(root, n)
+    (synth / "data.yaml").write_text(f"path: {synth}\ntrain: images\nval: images\nnames:\n  0: logo\n")
+    return synth / "data.yaml"
+
+
 def _lines(path: Path) -> list[str]:
     return path.read_text().split()
 
 
 @pytest.mark.parametrize("repeat", [1, 3])
 def test_real_train_images_are_listed_repeat_times_and_val_never_in_train(tmp_path, repeat):
-    synth = _yolo_folder(tmp_path / "synth", 5)
-    (synth / "data.yaml").write_text(f"path: {synth}\ntrain: images\nval: images\nnames:\n  0: logo\n")
+    synth = _synthetic_set(tmp_path / "synth", 5)
     real = _yolo_folder(tmp_path / "real", 40)
-    cfg = DetectorTrainConfig(data=(str(synth / "data.yaml"),), out=str(tmp_path / "run"), real_dirs=(str(real),),
+    cfg = DetectorTrainConfig(data=(str(synth),), out=str(tmp_path / "run"), real_dirs=(str(real),),
                               real_repeat=repeat)
     run = _write_lists(cfg).parent
     train, val = _lines(run / "train.txt"), _lines(run / "val.txt")
@@ -36,8 +42,7 @@ def test_real_train_images_are_listed_repeat_times_and_val_never_in_train(tmp_pa
 
 
 def test_real_repeat_below_one_is_a_config_error(tmp_path):
-    synth = _yolo_folder(tmp_path / "synth", 2)
-    (synth / "data.yaml").write_text(f"path: {synth}\ntrain: images\nval: images\nnames:\n  0: logo\n")
-    cfg = DetectorTrainConfig(data=(str(synth / "data.yaml"),), out=str(tmp_path / "run"), real_repeat=0)
+    synth = _synthetic_set(tmp_path / "synth", 2)
+    cfg = DetectorTrainConfig(data=(str(synth),), out=str(tmp_path / "run"), real_repeat=0)
     with pytest.raises(ConfigError, match="real_repeat"):
         _write_lists(cfg)
