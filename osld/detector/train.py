@@ -96,6 +96,35 @@ def _cpu_settings(threads: int, workers: int):
     return on_pretrain_routine_start
 
 
+def planned_epochs(budget_minutes: float, elapsed_minutes: float, epochs_done: int) -> int:
+    """How many epochs fit in the time budget, counted in whole epochs (at least the ones done)."""
+    per_epoch = elapsed_minutes / max(epochs_done, 1)
+    return max(epochs_done, int(budget_minutes / per_epoch) if per_epoch > 0 else epochs_done)
+
+
+def _whole_epochs(budget_minutes: float):
+    """An ultralytics callback that ends a time-budgeted run on a whole epoch.
+
+    ultralytics' ``time`` mode re-plans after each epoch with ``ceil(budget / mean epoch time)``: a budget of 2.02
+    epochs plans 3, so its cosine schedule and ``close_mosaic`` aim at an epoch the budget cuts after a few
+    iterations (session 13 stopped such a run by hand). Rounding down plans only epochs that fit.
+    """
+
+    def on_fit_epoch_end(trainer) -> None:
+        if not getattr(trainer.validator, "training", True) or not trainer.args.time:
+            return
+        done = trainer.epoch - trainer.start_epoch + 1
+        elapsed = (time.time() - trainer.train_time_start) / 60
+        epochs = trainer.start_epoch + planned_epochs(budget_minutes, elapsed, done)
+        if epochs != trainer.epochs:
+            trainer.epochs = trainer.args.epochs = epochs
+            trainer._setup_scheduler()  # as ultralytics does after its own re-plan
+            trainer.scheduler.last_epoch = trainer.epoch
+        trainer.stop |= trainer.epoch + 1 >= trainer.epochs
+
+    return on_fit_epoch_end
+
+
 def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started: float):
     """An ultralytics callback writing ``detector_last.pt`` (and ``detector_best.pt``) after each epoch.
 
@@ -161,6 +190,7 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             # take the weights just loaded (Model.train -> trainer.get_model(weights=self.model)).
             model.ckpt = {"osld_init": str(init)}
         model.add_callback("on_pretrain_routine_start", _cpu_settings(threads, cfg.workers))
+        model.add_callback("on_fit_epoch_end", _whole_epochs(cfg.max_minutes))
         model.add_callback("on_fit_epoch_end", _compact_saver(out, cfg, previous, started))
         lr0 = cfg.lr0 if cfg.lr0 is not None else (FINETUNE_LR0 if previous else None)
         schedule = (dict(optimizer="AdamW", lr0=lr0, lrf=0.1, warmup_bias_lr=0.0, cos_lr=True)
