@@ -102,27 +102,29 @@ def planned_epochs(budget_minutes: float, elapsed_minutes: float, epochs_done: i
     return max(epochs_done, int(budget_minutes / per_epoch) if per_epoch > 0 else epochs_done)
 
 
-def _whole_epochs(budget_minutes: float):
-    """An ultralytics callback that ends a time-budgeted run on a whole epoch.
+def _is_final_eval(trainer) -> bool:
+    """ultralytics' final_eval re-runs the epoch-end callbacks after validating its own best.pt, with the last
+    epoch's weights in trainer.ema: an epoch-end callback must not act on that call."""
+    return not getattr(trainer.validator, "training", True)
+
+
+def _end_on_whole_epoch(trainer) -> None:
+    """An ultralytics ``on_fit_epoch_end`` callback that ends a time-budgeted run on a whole epoch.
 
     ultralytics' ``time`` mode re-plans after each epoch with ``ceil(budget / mean epoch time)``: a budget of 2.02
     epochs plans 3, so its cosine schedule and ``close_mosaic`` aim at an epoch the budget cuts after a few
     iterations (session 13 stopped such a run by hand). Rounding down plans only epochs that fit.
     """
-
-    def on_fit_epoch_end(trainer) -> None:
-        if not getattr(trainer.validator, "training", True) or not trainer.args.time:
-            return
-        done = trainer.epoch - trainer.start_epoch + 1
-        elapsed = (time.time() - trainer.train_time_start) / 60
-        epochs = trainer.start_epoch + planned_epochs(budget_minutes, elapsed, done)
-        if epochs != trainer.epochs:
-            trainer.epochs = trainer.args.epochs = epochs
-            trainer._setup_scheduler()  # as ultralytics does after its own re-plan
-            trainer.scheduler.last_epoch = trainer.epoch
-        trainer.stop |= trainer.epoch + 1 >= trainer.epochs
-
-    return on_fit_epoch_end
+    if _is_final_eval(trainer) or not trainer.args.time:
+        return
+    done = trainer.epoch - trainer.start_epoch + 1
+    elapsed = (time.time() - trainer.train_time_start) / 60
+    epochs = trainer.start_epoch + planned_epochs(trainer.args.time * 60, elapsed, done)
+    if epochs != trainer.epochs:
+        trainer.epochs = trainer.args.epochs = epochs
+        trainer._setup_scheduler()  # as ultralytics does after its own re-plan
+        trainer.scheduler.last_epoch = trainer.epoch
+    trainer.stop |= trainer.epoch + 1 >= trainer.epochs
 
 
 def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started: float):
@@ -137,9 +139,7 @@ def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started:
     def on_fit_epoch_end(trainer) -> None:
         import torch
 
-        if not getattr(trainer.validator, "training", True):
-            # final_eval re-runs this callback after validating ultralytics' own best.pt, with the last epoch's
-            # weights in trainer.ema: saving then would count an extra epoch and pair weights with other metrics
+        if _is_final_eval(trainer):  # saving then would count an extra epoch and pair weights with other metrics
             return
         epochs_done.append(trainer.epoch)
         model = trainer.ema.ema if trainer.ema else trainer.model
@@ -190,7 +190,7 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             # take the weights just loaded (Model.train -> trainer.get_model(weights=self.model)).
             model.ckpt = {"osld_init": str(init)}
         model.add_callback("on_pretrain_routine_start", _cpu_settings(threads, cfg.workers))
-        model.add_callback("on_fit_epoch_end", _whole_epochs(cfg.max_minutes))
+        model.add_callback("on_fit_epoch_end", _end_on_whole_epoch)
         model.add_callback("on_fit_epoch_end", _compact_saver(out, cfg, previous, started))
         lr0 = cfg.lr0 if cfg.lr0 is not None else (FINETUNE_LR0 if previous else None)
         schedule = (dict(optimizer="AdamW", lr0=lr0, lrf=0.1, warmup_bias_lr=0.0, cos_lr=True)
