@@ -1,0 +1,143 @@
+"""Data of the naming benchmark (``benchmarks/naming.py``): the real brand-labelled val photos and their halves,
+registry crops from the train side, distractor brands from the logo catalogue, and cached embeddings/proposals.
+
+Kept apart from ``naming.py`` (which tunes and reports) so the measuring code reads on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from osld.data.logos import normalize_brand  # noqa: E402
+from osld.data.yolo import list_images, split_by_hash  # noqa: E402
+from osld.types import Detections  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+REAL = ("logodet3k_clothes", "beerjp", "tdtu")
+BACKGROUNDS = ("bsds500", "coco128", "camvid", "oi_personcar")
+
+
+def half(path: Path) -> str:
+    """Tuning or reporting half, by a salted hash independent of the train/val split."""
+    h = int(hashlib.sha1(("naming-half:" + path.name).encode()).hexdigest()[:8], 16)
+    return "tune" if h % 2 == 0 else "report"
+
+
+def read_brand_boxes(root: Path, img: Path) -> list[tuple[str, np.ndarray]]:
+    lab = root / "labels_brand" / (img.stem + ".txt")
+    out = []
+    if lab.exists():
+        for line in lab.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 5:
+                out.append((normalize_brand(" ".join(parts[:-4])), np.array([float(v) for v in parts[-4:]])))
+    return out
+
+
+def to_xyxy(cxcywh: np.ndarray, w: int, h: int) -> np.ndarray:
+    cx, cy, bw, bh = cxcywh
+    return np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], np.float32)
+
+
+def registry_crops(work: Path) -> dict[str, list[Path]]:
+    """Up to 10 train-side crops per brand, written once as JPEGs."""
+    import cv2
+
+    out_dir = work / "registry_crops"
+    done = out_dir / ".done"
+    if not done.exists():
+        for root in (SHARED / "real" / r for r in REAL):
+            train, _ = split_by_hash(list_images(root / "images"), 0.2)
+            for img_path in train:
+                boxes = read_brand_boxes(root, img_path)
+                if not boxes:
+                    continue
+                img = cv2.imread(str(img_path))
+                h, w = img.shape[:2]
+                for k, (brand, b) in enumerate(boxes):
+                    x1, y1, x2, y2 = to_xyxy(b, w, h).round().astype(int)
+                    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+                    if min(x2 - x1, y2 - y1) < 16:
+                        continue
+                    d = out_dir / brand
+                    d.mkdir(parents=True, exist_ok=True)
+                    if len(list(d.glob("*.jpg"))) < 10:
+                        cv2.imwrite(str(d / f"{img_path.stem}_{k}.jpg"), img[y1:y2, x1:x2])
+        done.touch()
+    return {d.name: sorted(d.glob("*.jpg")) for d in sorted(out_dir.iterdir()) if d.is_dir()}
+
+
+def distractors(exclude: set[str]) -> list[tuple[str, Path]]:
+    import csv
+
+    seen: dict[str, Path] = {}
+    with open(SHARED / "logos" / "manifest.csv", newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            key = normalize_brand(r["brand"])
+            if key not in exclude and normalize_brand(r["brand_name"]) not in exclude and key not in seen:
+                seen[key] = SHARED / "logos" / r["path"]
+    return sorted(seen.items(), key=lambda kv: hashlib.sha1(kv[0].encode()).hexdigest())
+
+
+def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str, Path]], cache: Path
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (vectors, brand per row): real crops embedded once, canonical PNGs as the registry's variants."""
+    from osld.data.images import load_rgba
+    from osld.embedder.preprocess import canonical_variants
+
+    if cache.exists():
+        z = np.load(cache, allow_pickle=True)
+        return z["vectors"], z["brands"]
+    items = [(b, p) for b, ps in crops.items() for p in ps] + extra
+    n_crops = len(items) - len(extra)
+    vecs, brands = [], []
+    for start in range(0, len(items), 64):
+        chunk = items[start: start + 64]
+        imgs, owners = [], []
+        for i, (b, p) in enumerate(chunk):
+            try:
+                # distractors: the first canonical variant only (on white): a third of the embedding time on a
+                # shared CPU; the evaluated brands' real crops are opaque and embedded once anyway
+                v = canonical_variants(load_rgba(p))[: 1 if start + i >= n_crops else None]
+            except Exception as e:  # noqa: BLE001 - one bad catalogue file must not stop the benchmark
+                print(f"skip {p}: {e}", file=sys.stderr)
+                continue
+            imgs.extend(v)
+            owners.extend([b] * len(v))
+        vecs.append(embedder.embed(imgs))
+        brands.extend(owners)
+        print(f"\rregistry embeddings {start + len(chunk)}/{len(items)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    vectors, brands_arr = np.concatenate(vecs), np.array(brands, object)
+    np.savez(cache, vectors=vectors, brands=brands_arr)
+    return vectors, brands_arr
+
+
+def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
+    """Low-threshold proposals with region embeddings, per photo (cached per model pair; only photos missing from
+    the cache are run, so a larger ``--backgrounds`` reuses the earlier ones)."""
+    done = {}
+    if cache.exists():
+        done = {item["path"]: item for item in np.load(cache, allow_pickle=True)["items"]}
+    todo = [p for p in photos if str(p) not in done]
+    t0 = time.time()
+    for i, res in enumerate(pipe.run(todo, progress=False)):
+        d = res.detections
+        if d is None:
+            d = Detections.empty(width=1, height=1)
+        done[str(res.path)] = {"path": str(res.path), "xyxy": d.xyxy, "score": d.score,
+                               "emb": d.emb if d.emb is not None else np.zeros((0, pipe.embedder.dim), np.float32),
+                               "width": d.metadata["width"], "height": d.metadata["height"]}
+        print(f"\rphotos {i + 1}/{len(todo)} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
+    if todo:
+        print(file=sys.stderr)
+        np.savez(cache, items=np.array(list(done.values()), dtype=object))
+    return [done[str(p)] for p in photos]
