@@ -104,6 +104,37 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
         f"recall@0.5_top{TOP_K_PROPOSALS}": _recall(preds_top, gts),
         "recall@0.5_proposals": _recall([p[p.score >= proposal_conf] for p in preds_low], gts),
         "proposal_conf": proposal_conf,
+        "proposals_per_image_at_proposal_conf":
+            float(np.mean([int((p.score >= proposal_conf).sum()) for p in preds_low])) if preds_low else 0.0,
         f"recall_by_size_top{TOP_K_PROPOSALS}": recall_by_size(preds_top, gts, sizes),
         "conf": conf,
     }
+
+
+def pool_results(results: list[dict]) -> dict:
+    """Several sets' ``evaluate_detector`` results as one: recalls weighted by boxes (per size bucket by that
+    bucket's boxes), proposals per image by images. AP does not pool from per-set numbers, so it is left out."""
+    n_boxes = sum(r["n_boxes"] for r in results)
+    n_images = sum(r["n_images"] for r in results)
+
+    def by_boxes(key: str) -> float:
+        return sum(r[key] * r["n_boxes"] for r in results) / max(n_boxes, 1)
+
+    def by_images(key: str) -> float:
+        return sum(r.get(key, float("nan")) * r["n_images"] for r in results) / max(n_images, 1)
+
+    def by_size(key: str) -> dict[str, dict]:
+        out = {}
+        for *_, name in SIZE_BUCKETS:
+            parts = [(r[key][name]["recall"], r[key][name]["n"]) for r in results if r[key][name]["n"]]
+            n = sum(k for _, k in parts)
+            out[name] = {"n": n, "recall": sum(v * k for v, k in parts) / n if n else float("nan")}
+        return out
+
+    top = f"recall@0.5_top{TOP_K_PROPOSALS}"
+    return {"n_images": n_images, "n_boxes": n_boxes, "recall@0.5": by_boxes("recall@0.5"),
+            "ap50": float("nan"), "ap50_95": float("nan"), "proposals_per_image": by_images("proposals_per_image"),
+            "recall_by_size": by_size("recall_by_size"), top: by_boxes(top),
+            "recall@0.5_proposals": by_boxes("recall@0.5_proposals"),
+            "proposals_per_image_at_proposal_conf": by_images("proposals_per_image_at_proposal_conf"),
+            f"recall_by_size_top{TOP_K_PROPOSALS}": by_size(f"recall_by_size_top{TOP_K_PROPOSALS}")}

@@ -1,0 +1,34 @@
+"""Pooling several sets' detector metrics into the one number issue 11's target is read from."""
+
+from __future__ import annotations
+
+import math
+
+from osld.detector.evaluate import SIZE_BUCKETS, TOP_K_PROPOSALS, pool_results
+
+
+def _result(n_images: int, n_boxes: int, recall: float, per_bucket: dict[str, tuple[float, int]],
+            proposals: float) -> dict:
+    sizes = {name: {"n": per_bucket.get(name, (math.nan, 0))[1], "recall": per_bucket.get(name, (math.nan, 0))[0]}
+             for *_, name in SIZE_BUCKETS}
+    return {"n_images": n_images, "n_boxes": n_boxes, "recall@0.5": recall, "ap50": 0.5, "ap50_95": 0.3,
+            "proposals_per_image": proposals, "recall_by_size": sizes, f"recall@0.5_top{TOP_K_PROPOSALS}": recall,
+            "recall@0.5_proposals": recall, "proposals_per_image_at_proposal_conf": 2 * proposals,
+            f"recall_by_size_top{TOP_K_PROPOSALS}": sizes}
+
+
+def test_recalls_pool_by_boxes_and_proposals_by_images():
+    big = _result(n_images=10, n_boxes=90, recall=0.5, per_bucket={"<5%": (0.0, 30), "20-40%": (0.75, 60)},
+                  proposals=1.0)
+    small = _result(n_images=30, n_boxes=10, recall=1.0, per_bucket={"20-40%": (1.0, 10)}, proposals=3.0)
+    pooled = pool_results([big, small])
+
+    assert (pooled["n_images"], pooled["n_boxes"]) == (40, 100)
+    assert math.isclose(pooled["recall@0.5"], (45 + 10) / 100)  # not the mean of the two recalls (0.75)
+    assert math.isclose(pooled[f"recall@0.5_top{TOP_K_PROPOSALS}"], 0.55)
+    assert math.isclose(pooled["proposals_per_image"], (10 * 1.0 + 30 * 3.0) / 40)
+    assert math.isclose(pooled["proposals_per_image_at_proposal_conf"], 5.0)
+    assert pooled["recall_by_size"]["20-40%"] == {"n": 70, "recall": (45 + 10) / 70}
+    assert pooled["recall_by_size"]["<5%"] == {"n": 30, "recall": 0.0}
+    assert pooled["recall_by_size"][">40%"]["n"] == 0 and math.isnan(pooled["recall_by_size"][">40%"]["recall"])
+    assert math.isnan(pooled["ap50"])  # AP does not pool from per-set numbers
