@@ -215,6 +215,30 @@ def load_checkpoint(path: str | Path) -> dict:
     return _load_checkpoint(path, "detector", "state_dict")
 
 
+def average_checkpoints(checkpoints: list[str | Path], out: str | Path) -> Path:
+    """Write the element-wise mean of compact checkpoints of one lineage (a "model soup", Wortsman et al. 2022).
+
+    Meant for a run continued from ``weights/detector.pt`` and that starting point: measured in session 14, the
+    average kept most of the new run's real-photo recall and the older weights' rejection of logo-free photos.
+    The other fields (epochs, minutes, metrics) are the last checkpoint's; ``averaged_from`` names the inputs.
+    """
+    if len(checkpoints) < 2:
+        raise ConfigError("average_checkpoints: give at least two checkpoints")
+    ckpts = [load_checkpoint(c) for c in checkpoints]
+    keys = set(ckpts[-1]["state_dict"])
+    for path, c in zip(checkpoints, ckpts, strict=True):
+        if set(c["state_dict"]) != keys or c.get("model_yaml") != ckpts[-1].get("model_yaml"):
+            raise CheckpointError(f"{path}: not the same architecture as {checkpoints[-1]}")
+    state = {}
+    for k in keys:
+        tensors = [c["state_dict"][k] for c in ckpts]
+        if any(t.shape != tensors[-1].shape for t in tensors):
+            raise CheckpointError(f"{k}: shapes differ between the checkpoints")
+        state[k] = (sum(t.float() for t in tensors) / len(tensors)).to(tensors[-1].dtype)
+    averaged = dict(ckpts[-1], state_dict=state, averaged_from=json.dumps([Path(c).name for c in checkpoints]))
+    return save_checkpoint(averaged, Path(out))
+
+
 def export_onnx(checkpoint: str | Path, out: str | Path, imgsz: int = 320) -> Path:
     """Export a compact checkpoint to ONNX with a dynamic batch axis; returns the ONNX path."""
     import tempfile
