@@ -56,7 +56,7 @@ def evaluate_detector_cmd(
             results[name] = evaluate_detector(det, images, conf=threshold, proposal_conf=proposal_conf)
     except OsldError as e:
         _fail(e)
-    real = [results[f"{r.name} (val)"] for r in real_dir]
+    real = [results[name] for name in dict.fromkeys(f"{r.name} (val)" for r in real_dir)]  # one entry per set
     if len(real) > 1:  # the number issue 11's target is read from
         results["real val parts, pooled"] = pool_results(real)
     buckets = [b[2] for b in SIZE_BUCKETS]
