@@ -485,7 +485,8 @@ def _count_lines(path: Path) -> int:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, scene_images, weights_dir, sig):
-    images = scene_images(40, tmp_path / "imgs dir")
+    n_images = 80  # enough that the run is still going when the signal lands, even if this test is starved of CPU
+    images = scene_images(n_images, tmp_path / "imgs dir")
     out = tmp_path / "out.jsonl"
     cmd = [*OSLD, "detect", str(tmp_path / "imgs dir"), "--out", str(out), "--batch-size", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -493,14 +494,16 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, scene_imag
     try:
         while proc.poll() is None and _count_lines(out) < 3 and time.time() < deadline:
             time.sleep(0.01)
+        finished_before_signal = proc.poll() is not None
         proc.send_signal(sig)
     finally:
         _, err = proc.communicate(timeout=60)
+    assert not finished_before_signal, f"osld detect ended before the signal (exit {proc.returncode}): {err.decode()}"
     assert proc.returncode != 0, err.decode()  # interrupted, not finished
     if sig == signal.SIGINT:
         assert "Traceback" not in err.decode()
     first = _count_lines(out)
-    assert 3 <= first < 40
+    assert 3 <= first < n_images
     with open(out, "ab") as f:  # as if the kill had landed in the middle of a write
         f.write(b'{"image": "' + str(images[first]).encode()[:10])
     done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
