@@ -489,7 +489,10 @@ def test_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path, scene_imag
     images = scene_images(n_images, tmp_path / "imgs dir")
     out = tmp_path / "out.jsonl"
     cmd = [*OSLD, "detect", str(tmp_path / "imgs dir"), "--out", str(out), "--batch-size", "1", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a child inherits an ignored SIGINT (something earlier in a full pytest run leaves it ignored, and the run then
+    # finished with exit 0); start it with the default handler, as from a terminal
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     try:
         while proc.poll() is None and _count_lines(out) < 3 and time.time() < deadline:
