@@ -40,13 +40,13 @@ from naming_data import (  # noqa: E402
     BACKGROUNDS,
     REAL,
     SHARED,
+    brand_boxes_xyxy,
     distractors,
     embed_registry,
     half,
     photo_detections,
     read_brand_boxes,
     registry_crops,
-    to_xyxy,
 )
 
 from osld.calibration import (  # noqa: E402
@@ -126,7 +126,7 @@ def measure(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic", a
     samples, full, n_gt, n_hit, n_neg, n_fa = [], [], 0, 0, 0, 0
     for r in setup.rows:
         d = detections_of(r, defaults.coef, defaults.proposal_conf, ranking)
-        gt_xyxy = np.array([to_xyxy(b, r["width"], r["height"]) for _, b in r["gt"]], np.float32).reshape(-1, 4)
+        gt_xyxy = brand_boxes_xyxy(r["gt"], r["width"], r["height"])
         gt_brand = [br for br, _ in r["gt"]]
         if r["positive"] or r["negative"]:
             samples.append(Sample(Path(r["path"]), gt_xyxy, gt_brand))
@@ -184,7 +184,7 @@ def fit(setups: list[list[Setup]], proposal_conf: float) -> tuple[float, ...]:
             keep = r["score"] >= proposal_conf
             x = features(r["score"][keep], r["sim"][keep], r["margin"][keep])
             y = np.zeros(len(x))
-            gt_xyxy = np.array([to_xyxy(b, r["width"], r["height"]) for _, b in r["gt"]], np.float32).reshape(-1, 4)
+            gt_xyxy = brand_boxes_xyxy(r["gt"], r["width"], r["height"])
             for br in {g for g, _ in r["gt"]}:
                 pm = r["brand"][keep] == br
                 gm = np.array([g == br for g, _ in r["gt"]])

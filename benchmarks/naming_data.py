@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from osld.data.logos import normalize_brand  # noqa: E402
-from osld.data.yolo import list_images, split_by_hash  # noqa: E402
+from osld.data.yolo import cxcywh_to_xyxy, list_images, split_by_hash  # noqa: E402
 from osld.types import Detections  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -42,9 +42,9 @@ def read_brand_boxes(root: Path, img: Path) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def to_xyxy(cxcywh: np.ndarray, w: int, h: int) -> np.ndarray:
-    cx, cy, bw, bh = cxcywh
-    return np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], np.float32)
+def brand_boxes_xyxy(boxes: list[tuple[str, np.ndarray]], w: int, h: int) -> np.ndarray:
+    """The (n, 4) pixel boxes of ``read_brand_boxes``' normalised centre-size boxes."""
+    return cxcywh_to_xyxy(np.array([b for _, b in boxes], np.float64).reshape(-1, 4), w, h)
 
 
 def registry_crops(work: Path) -> dict[str, list[Path]]:
@@ -63,7 +63,7 @@ def registry_crops(work: Path) -> dict[str, list[Path]]:
                 img = cv2.imread(str(img_path))
                 h, w = img.shape[:2]
                 for k, (brand, b) in enumerate(boxes):
-                    x1, y1, x2, y2 = to_xyxy(b, w, h).round().astype(int)
+                    x1, y1, x2, y2 = cxcywh_to_xyxy(b[None], w, h)[0].round().astype(int)
                     x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
                     if min(x2 - x1, y2 - y1) < 16:
                         continue

@@ -121,7 +121,7 @@ def pool_results(results: list[dict]) -> dict:
         return sum(r[key] * r["n_boxes"] for r in results) / max(n_boxes, 1)
 
     def by_images(key: str) -> float:
-        return sum(r.get(key, float("nan")) * r["n_images"] for r in results) / max(n_images, 1)
+        return sum(r[key] * r["n_images"] for r in results) / max(n_images, 1)
 
     def by_size(key: str) -> dict[str, dict]:
         out = {}
