@@ -30,17 +30,20 @@ def synth(
     backgrounds: list[Path] = typer.Option(
         [SHARED / "backgrounds"], help="Background photo folders (searched recursively; default: every source)."),
     heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
+    empty_fraction: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of scenes with no logo, which "
+                                                "teach the detector what is not one (default: SynthConfig's 0.08)."),
 ) -> None:
     """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
     from osld.data.logos import read_catalogue, read_heldout
-    from osld.data.synth import synthesize
+    from osld.data.synth import SynthConfig, synthesize
 
     try:
         held = read_heldout(heldout)
         catalogue = read_catalogue(logos, exclude=held if brands == BrandSet.train else None)
         if brands == BrandSet.heldout:
             catalogue = [c for c in catalogue if c.brand in held]
-        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed)
+        cfg = SynthConfig() if empty_fraction is None else SynthConfig(empty_fraction=empty_fraction)
+        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed, cfg=cfg)
     except OsldError as e:
         _fail(e)
     typer.echo(f"wrote {n} scenes; dataset: {yaml_path}")

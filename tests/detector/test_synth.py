@@ -67,3 +67,25 @@ def test_surfaces_keep_a_visible_logo(surface):
     out = SURFACES[surface](logo, np.random.default_rng(0))
     assert out.dtype == np.uint8 and out.shape[2] == 4
     assert (out[..., 3] > 128).sum() > 0.3 * (logo[..., 3] > 128).sum()
+
+
+@pytest.mark.parametrize("fraction, empty_expected", [(1.0, True), (0.0, False)])
+def test_synth_cli_empty_fraction(tmp_path, logo_png, scene_images, fraction, empty_expected):
+    from typer.testing import CliRunner
+
+    from osld.cli import app
+
+    logos = tmp_path / "logos"
+    logo_png(0, logos / "acme.png")
+    (logos / "manifest.csv").write_text("brand,source,path\nacme,test,acme.png\n")
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text("")
+    scene_images(2, tmp_path / "bg")
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(app, ["synth", "--out", str(out), "--n", "8", "--logos", str(logos), "--backgrounds",
+                                      str(tmp_path / "bg"), "--heldout", str(heldout),
+                                      "--empty-fraction", str(fraction)])
+    assert result.exit_code == 0, result.output
+    labels = sorted((out / "labels").glob("*.txt"))
+    assert len(labels) == 8
+    assert all((p.stat().st_size == 0) == empty_expected for p in labels)
