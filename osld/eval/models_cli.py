@@ -36,6 +36,7 @@ def evaluate_detector_cmd(
 
     path = detector or default_weights_dir() / "detector.onnx"
     sets: dict[str, list[Path]] = {}
+    real_names: dict[str, None] = {}  # ordered set: a repeated --real-dir is one entry of the pooled row
     results = {}
     try:
         for d in data:
@@ -44,6 +45,7 @@ def evaluate_detector_cmd(
             else:
                 sets[str(d)] = read_data_yaml(d, split)[0]
         for r in real_dir:
+            real_names[f"{r.name} (val)"] = None
             sets[f"{r.name} (val)"] = yologo_split(r)[1]
         if not sets:
             raise typer.BadParameter("give at least one --data or --real-dir")
@@ -56,7 +58,7 @@ def evaluate_detector_cmd(
             results[name] = evaluate_detector(det, images, conf=threshold, proposal_conf=proposal_conf)
     except OsldError as e:
         _fail(e)
-    real = [results[name] for name in dict.fromkeys(f"{r.name} (val)" for r in real_dir)]  # one entry per set
+    real = [results[name] for name in real_names]
     if len(real) > 1:  # the number issue 11's target is read from
         results["real val parts, pooled"] = pool_results(real)
     buckets = [b[2] for b in SIZE_BUCKETS]

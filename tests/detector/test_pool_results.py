@@ -32,3 +32,30 @@ def test_recalls_pool_by_boxes_and_proposals_by_images():
     assert pooled["recall_by_size"]["<5%"] == {"n": 30, "recall": 0.0}
     assert pooled["recall_by_size"][">40%"]["n"] == 0 and math.isnan(pooled["recall_by_size"][">40%"]["recall"])
     assert math.isnan(pooled["ap50"])  # AP does not pool from per-set numbers
+
+
+def test_evaluate_cli_pools_a_repeated_real_dir_once(tmp_path, scene_images):
+    import json
+
+    from typer.testing import CliRunner
+
+    from osld.cli import app
+    from osld.data.yolo import yologo_split
+
+    def real_dir(name: str, n: int, seed: int):
+        root = tmp_path / name
+        for image in scene_images(n, root / "images", seed=seed):
+            (root / "labels").mkdir(exist_ok=True)
+            (root / "labels" / f"{image.stem}.txt").write_text("0 0.5 0.5 0.3 0.3\n0 0.2 0.2 0.1 0.1\n")
+        return root
+
+    a, b = real_dir("a", 10, 0), real_dir("b", 10, 50)
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", "detector", "--real-dir", str(a), "--real-dir", str(a),
+                                      "--real-dir", str(b), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())["results"]
+    n_val = len(yologo_split(a)[1]) + len(yologo_split(b)[1])
+    assert set(results) == {"a (val)", "b (val)", "real val parts, pooled"}
+    assert results["real val parts, pooled"]["n_images"] == n_val
+    assert results["real val parts, pooled"]["n_boxes"] == 2 * n_val
