@@ -45,8 +45,9 @@ def evaluate_detector_cmd(
             else:
                 sets[str(d)] = read_data_yaml(d, split)[0]
         for r in real_dir:
-            real_names[f"{r.name} (val)"] = None
-            sets[f"{r.name} (val)"] = yologo_split(r)[1]
+            name = f"{r.name} (val)"
+            real_names[name] = None
+            sets[name] = yologo_split(r)[1]
         if not sets:
             raise typer.BadParameter("give at least one --data or --real-dir")
         # one low-threshold run serves AP and the thresholded metrics

@@ -44,8 +44,8 @@ def test_evaluate_cli_pools_a_repeated_real_dir_once(tmp_path, scene_images):
 
     def real_dir(name: str, n: int, seed: int):
         root = tmp_path / name
+        (root / "labels").mkdir(parents=True)
         for image in scene_images(n, root / "images", seed=seed):
-            (root / "labels").mkdir(exist_ok=True)
             (root / "labels" / f"{image.stem}.txt").write_text("0 0.5 0.5 0.3 0.3\n0 0.2 0.2 0.1 0.1\n")
         return root
 
