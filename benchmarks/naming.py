@@ -8,6 +8,9 @@ Data (``../shared/data``; development only):
   side of the project's fixed split (``split_by_hash(..., 0.2)``, never trained on) is evaluated; it is split
   again by a salted name hash into a **tuning half** and a **reporting half**. Registry crops of those brands come
   from their *train*-side photos (up to 10 boxes >= 16 px per brand).
+- real car-emblem photos (``vehicle_logos``, never trained on): 4 per brand with a canonical image in the catalogue,
+  each a tight crop whose box is the whole frame, registered by that canonical image, as a user would; reported
+  apart as well, since tuning on scene photos alone once cost the demo its emblems.
 - registries of 10, 100, 1,000 and 5,000 brands: the evaluated brands plus distractor brands from
   ``logos/manifest.csv`` (one canonical image each); at 10 brands, one registry per group of 10 evaluated brands,
   with counts pooled over the groups (one 10-brand registry alone holds ~20 boxes: too few to measure).
@@ -41,6 +44,7 @@ from naming_data import (  # noqa: E402
     REAL,
     SHARED,
     brand_boxes_xyxy,
+    car_photos,
     distractors,
     embed_registry,
     half,
@@ -177,6 +181,15 @@ def subset(setup: Setup, which: str) -> Setup:
     return s
 
 
+def part(setup: Setup, cars: bool) -> Setup:
+    """The setup with the brand photos of one part only (car emblems or the real scene photos); photos without a
+    registered brand stay in both, so false alarms read the same."""
+    s = object.__new__(Setup)
+    s.__dict__.update(setup.__dict__)
+    s.rows = [r for r in setup.rows if not r["positive"] or ("vehicle_logos" in r["path"]) == cars]
+    return s
+
+
 def fit(setups: list[list[Setup]], proposal_conf: float) -> tuple[float, ...]:
     xs, ys = [], []
     for s in (s for group in setups for s in group):
@@ -258,7 +271,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     bg = sorted(p for s in BACKGROUNDS for p in list_images(SHARED / "backgrounds" / s))
     bg = [bg[i] for i in sorted(rng.choice(len(bg), min(args.backgrounds, len(bg)), replace=False))]
-    crops = registry_crops(work)
+    car_gt, car_registry = car_photos()
+    gt.update(car_gt)
+    val_photos += [Path(p) for p in car_gt]
+    crops = {**registry_crops(work), **car_registry}
     evaluated = sorted({b for boxes in gt.values() for b, _ in boxes} & set(crops))
     order = sorted(evaluated, key=lambda b: hashlib.sha1(b.encode()).hexdigest())
     extra = distractors(set(crops))[: max(SIZES) - len(evaluated)]
@@ -306,6 +322,11 @@ def main() -> None:
     print("\nboth halves pooled: " + "; ".join(
         f"{size:,} brands recall {m['recall']:.3f} false alarms {m['false_alarm']:.3f} mAP@0.5 {m['map50']:.3f}"
         for size, m in ((s, pooled(g, current)) for s, g in zip(SIZES, setups, strict=True))))
+    for name, cars in (("real scene photos", False), ("car emblems", True)):
+        print(f"  {name}: " + "; ".join(
+            f"{size:,} brands recall {m['recall']:.3f} mAP@0.5 {m['map50']:.3f}"
+            for size, m in ((s, pooled([part(x, cars) for x in g], current)) for s, g in zip(SIZES, setups,
+                                                                                             strict=True))))
     n_pos = sum(r["positive"] for r in subset(setups[1][0], "report").rows)
     n_neg = rows[1]["new"]["n_negative_photos"]
     print(f"\n(reporting half: {n_pos} brand photos, {rows[1]['new']['n_gt']} boxes of {len(evaluated)} brands; "

@@ -22,6 +22,7 @@ from osld.types import Detections  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 REAL = ("logodet3k_clothes", "beerjp", "tdtu")
+CARS_PER_BRAND = 4  # emblem photos per car brand: ~110 photos, a third of the positives beside the ~190 real boxes
 BACKGROUNDS = ("bsds500", "coco128", "camvid", "oi_personcar")
 
 
@@ -75,6 +76,22 @@ def registry_crops(work: Path) -> dict[str, list[Path]]:
     return {d.name: sorted(d.glob("*.jpg")) for d in sorted(out_dir.iterdir()) if d.is_dir()}
 
 
+def car_photos() -> tuple[dict[str, list[tuple[str, np.ndarray]]], dict[str, list[Path]]]:
+    """The car-emblem part: the first ``CARS_PER_BRAND`` photos of every vehicle-logos brand with a canonical image
+    in the logo catalogue, each a tight crop (its box is the whole frame), and that canonical image as the brand's
+    registry entry, as a user registers a brand. None of it is trained on (the embedder evaluates on these photos)."""
+    from osld.embedder.evaluate import vehicle_queries
+
+    canonical = dict(distractors(set()))
+    gt: dict[str, list[tuple[str, np.ndarray]]] = {}
+    per_brand: dict[str, int] = {}
+    for brand, path in vehicle_queries(SHARED / "real" / "vehicle_logos"):
+        if brand in canonical and per_brand.get(brand, 0) < CARS_PER_BRAND:
+            per_brand[brand] = per_brand.get(brand, 0) + 1
+            gt[str(path)] = [(brand, np.array([0.5, 0.5, 1.0, 1.0]))]
+    return gt, {b: [canonical[b]] for b in sorted(per_brand)}
+
+
 def distractors(exclude: set[str]) -> list[tuple[str, Path]]:
     import csv
 
@@ -93,10 +110,12 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
     from osld.data.images import load_rgba
     from osld.embedder.preprocess import canonical_variants
 
+    items = [(b, p) for b, ps in crops.items() for p in ps] + extra
+    # the cache is named by what it holds, so a change of the evaluated brands or distractors is never served stale
+    cache = cache.with_name(f"{cache.stem}_{hashlib.sha1(repr(items).encode()).hexdigest()[:8]}{cache.suffix}")
     if cache.exists():
         z = np.load(cache, allow_pickle=True)
         return z["vectors"], z["brands"]
-    items = [(b, p) for b, ps in crops.items() for p in ps] + extra
     n_crops = len(items) - len(extra)
     vecs, brands = [], []
     for start in range(0, len(items), 64):
@@ -140,4 +159,7 @@ def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
     if todo:
         print(file=sys.stderr)
         np.savez(cache, items=np.array(list(done.values()), dtype=object))
+    for item in done.values():  # a batch whose boxes are all below min_crop_px has no embeddings: never named
+        if len(item["emb"]) != len(item["score"]):
+            item["emb"] = np.zeros((len(item["score"]), pipe.embedder.dim), np.float32)
     return [done[str(p)] for p in photos]
