@@ -47,10 +47,14 @@ def test_detect_several_images_in_order_and_query_thresholds(client):
     r = client.post("/v1/detect", files=upload(*files))
     recs = r.json()["results"]
     assert [x["image"] for x in recs] == [p.name for p in files]
-    # the toyota photo has proposals on both sides of 0.6 (the bmw one has a single confident box)
-    low = client.post("/v1/detect?conf=0.05", files=upload(files[1])).json()["results"][0]["detections"]
-    high = client.post("/v1/detect?conf=0.6", files=upload(files[1])).json()["results"][0]["detections"]
-    assert all(d["score"] >= 0.6 for d in high) and all(d["score"] >= 0.05 for d in low)
+    # a threshold between the weakest and the strongest box of a four-logo composite keeps the stronger boxes only
+    several = upload(DEMO / "images" / "composite_2.jpg")
+    low = client.post("/v1/detect?conf=0.05", files=several).json()["results"][0]["detections"]
+    scores = sorted(d["score"] for d in low)
+    assert len(low) >= 2 and scores[0] < scores[-1] and all(s >= 0.05 for s in scores)
+    cut = round((scores[0] + scores[-1]) / 2, 4)
+    high = client.post(f"/v1/detect?conf={cut}", files=several).json()["results"][0]["detections"]
+    assert high and all(d["score"] >= cut for d in high)
     assert {tuple(d["box"]) for d in high} <= {tuple(d["box"]) for d in low} and len(low) > len(high)
     strict = client.post("/v1/detect?min_sim=1&top_k=2", files=upload(files[0])).json()["results"][0]["detections"]
     assert strict and all(d["brand"] == "unknown" and len(d["alternatives"]) <= 2 for d in strict)
