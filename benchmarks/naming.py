@@ -174,20 +174,22 @@ def oracle(setups: list[Setup], defaults: NamingDefaults) -> dict:
     return best
 
 
-def subset(setup: Setup, which: str) -> Setup:
+def _keep_rows(setup: Setup, keep) -> Setup:
+    """The same registry and calibration, with only the photo rows ``keep(row)`` accepts."""
     s = object.__new__(Setup)
     s.__dict__.update(setup.__dict__)
-    s.rows = [r for r in setup.rows if half(Path(r["path"])) == which]
+    s.rows = [r for r in setup.rows if keep(r)]
     return s
+
+
+def subset(setup: Setup, which: str) -> Setup:
+    return _keep_rows(setup, lambda r: half(Path(r["path"])) == which)
 
 
 def part(setup: Setup, cars: bool) -> Setup:
     """The setup with the brand photos of one part only (car emblems or the real scene photos); photos without a
     registered brand stay in both, so false alarms read the same."""
-    s = object.__new__(Setup)
-    s.__dict__.update(setup.__dict__)
-    s.rows = [r for r in setup.rows if not r["positive"] or ("vehicle_logos" in r["path"]) == cars]
-    return s
+    return _keep_rows(setup, lambda r: not r["positive"] or ("vehicle_logos" in r["path"]) == cars)
 
 
 def fit(setups: list[list[Setup]], proposal_conf: float) -> tuple[float, ...]:

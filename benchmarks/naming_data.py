@@ -152,14 +152,13 @@ def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
         d = res.detections
         if d is None:
             d = Detections.empty(width=1, height=1)
+        # no embedding (None) when every box of the photo is below the pipeline's min_crop_px: zero rows, never named
         done[str(res.path)] = {"path": str(res.path), "xyxy": d.xyxy, "score": d.score,
-                               "emb": d.emb if d.emb is not None else np.zeros((0, pipe.embedder.dim), np.float32),
+                               "emb": d.emb if d.emb is not None else np.zeros((len(d), pipe.embedder.dim),
+                                                                              np.float32),
                                "width": d.metadata["width"], "height": d.metadata["height"]}
         print(f"\rphotos {i + 1}/{len(todo)} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
     if todo:
         print(file=sys.stderr)
         np.savez(cache, items=np.array(list(done.values()), dtype=object))
-    for item in done.values():  # a batch whose boxes are all below min_crop_px has no embeddings: never named
-        if len(item["emb"]) != len(item["score"]):
-            item["emb"] = np.zeros((len(item["score"]), pipe.embedder.dim), np.float32)
     return [done[str(p)] for p in photos]
