@@ -152,7 +152,7 @@ def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
         d = res.detections
         if d is None:
             d = Detections.empty(width=1, height=1)
-        # no embedding (None) when every box of the photo is below the pipeline's min_crop_px: zero rows, never named
+        # the pipeline fills emb (zero rows for boxes below min_crop_px); only the empty stand-in above has None
         done[str(res.path)] = {"path": str(res.path), "xyxy": d.xyxy, "score": d.score,
                                "emb": d.emb if d.emb is not None else np.zeros((len(d), pipe.embedder.dim),
                                                                               np.float32),

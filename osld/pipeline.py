@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -187,7 +187,7 @@ class Pipeline:
             crops.extend(crop_regions(img, det.xyxy[ok], self.match.crop_margin))
             owners.extend((i, int(j)) for j in ok)
         if not crops:
-            return [self._decide(d) for d in dets]
+            return [self._decide(self._unembedded(d)) for d in dets]
         emb = self.embedder.embed(crops)
         if self.registry is not None:
             matches = self.registry.search(emb, k=max(2, self.match.top_k), refresh=refresh_registry)  # 2: margin
@@ -202,7 +202,7 @@ class Pipeline:
         for i, det in enumerate(dets):
             rows = per_image.get(i)
             if not rows:
-                out.append(self._decide(det))
+                out.append(self._decide(self._unembedded(det)))
                 continue
             brand = det.brand.copy()
             sim = det.sim.copy()
@@ -229,6 +229,10 @@ class Pipeline:
             out.append(self._decide(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata),
                                                text, conf), forced))
         return out
+
+    def _unembedded(self, det: Detections) -> Detections:
+        """``det`` with all-zero embedding rows: the shape every returned ``Detections`` has, embedded or not."""
+        return replace(det, emb=np.zeros((len(det), self.embedder.dim), np.float32))
 
     def _decide(self, det: Detections, forced: np.ndarray | None = None) -> Detections:
         return det if self.match.keep_all else decide(det, *self.thresholds(), forced=forced)

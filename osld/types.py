@@ -29,7 +29,8 @@ class Detections:
         score: float32 (n,) detector confidence in [0, 1].
         brand: object (n,) matched brand name or ``"unknown"``; all ``"unknown"`` before matching.
         sim: float32 (n,) cosine similarity of the best registry match (NaN before matching).
-        emb: optional float32 (n, d) L2-normalized region embeddings.
+        emb: optional float32 (n, d) L2-normalized region embeddings; ``Pipeline`` always fills it, with a row of
+            zeros for a box too small to embed (``MatchConfig.min_crop_px``). None before embedding.
         alternatives: per-box list of ``(brand, sim)`` top-k brands, best first.
         metadata: facts about the whole image (``image``, ``width``, ``height``).
         text: per box ``(text read, brand best matched by that text or None, its text score)`` when text was

@@ -139,6 +139,20 @@ def test_registering_a_brand_makes_it_found(tmp_path, pipe):
     assert "toyota" in set(p(DEMO / "images" / "car_toyota.jpg").brand)
 
 
+def test_every_result_has_one_embedding_row_per_box(pipe):
+    """Boxes too small to embed get rows of zeros, whether or not the same photo has larger boxes."""
+    path = DEMO / "images" / "composite_1.jpg"
+    boxes = Pipeline(pipe.detector, pipe.embedder, pipe.registry, MatchConfig(keep_all=True))(path).xyxy
+    sides = (boxes[:, 2:] - boxes[:, :2]).min(axis=1)
+    assert len(sides) >= 2 and sides.min() < sides.max()
+    for cut in (int(sides.max()) + 1, int(np.median(sides)) + 1):  # no box embedded; only the larger ones
+        d = Pipeline(pipe.detector, pipe.embedder, pipe.registry, MatchConfig(keep_all=True, min_crop_px=cut))(path)
+        small = ((d.xyxy[:, 2:] - d.xyxy[:, :2]) < cut).any(axis=1)
+        assert d.emb is not None and d.emb.shape == (len(d), pipe.embedder.dim)
+        assert small.any() and not d.emb[small].any()
+        assert np.allclose(np.linalg.norm(d.emb[~small], axis=1), 1, atol=1e-3)
+
+
 def test_array_input_and_no_registry(pipe):
     img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(DEMO / "images" / "composite_1.jpg"))
     bare = Pipeline(pipe.detector, pipe.embedder, registry=None)
