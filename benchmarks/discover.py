@@ -1,7 +1,8 @@
 """Measure ``osld discover``'s clustering on real brand-labelled crops, and HDBSCAN against faiss k-means.
 
 Crops: every labelled box of ``labels_brand/`` in the real sets (LogoDet-3K clothes, beerjp, tdtu), cut with the
-pipeline's margin and embedded with the given embedder; ``--split val`` keeps the fixed never-trained-on 20 %.
+pipeline's crop rule (``MatchConfig``) and embedded with the given embedder; ``--split val`` keeps the fixed
+never-trained-on 20 %.
 Per brand with >= 5 boxes: the purity of the cluster holding most of its boxes; coverage = share of regions in a
 cluster that is >= 0.8 one brand. Timing: the crops' embeddings tiled with small noise to ``--n-time`` rows.
 
@@ -23,13 +24,13 @@ from osld.data.images import load_image
 from osld.data.yolo import list_images, split_by_hash
 from osld.discover import cluster
 from osld.embedder import load_embedder
-from osld.pipeline import crop_regions, default_weights_dir
+from osld.pipeline import MatchConfig, crop_regions, default_weights_dir
 
 SETS = ("logodet3k_clothes", "beerjp", "tdtu")
 
 
 def crops_of(real: Path, split: str) -> tuple[list[np.ndarray], np.ndarray]:
-    crops, labels = [], []
+    crops, labels, match = [], [], MatchConfig()
     for name in SETS:
         images = list_images(real / name / "images")
         if split != "all":
@@ -46,7 +47,7 @@ def crops_of(real: Path, split: str) -> tuple[list[np.ndarray], np.ndarray]:
                     continue
                 cx, cy, bw, bh = (float(v) for v in p[-4:])
                 box = np.array([[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]])
-                crops += crop_regions(loaded.pixels, box, 0.1)
+                crops += crop_regions(loaded.pixels, box, match.crop_margin, match.border_pad)
                 labels.append(" ".join(p[:-4]))
     return crops, np.array(labels)
 

@@ -242,6 +242,8 @@ def main() -> None:
     ap.add_argument("--max-det", type=int, default=100, help="proposals per photo (highest scores; osld detect: 100)")
     ap.add_argument("--crop-margin", type=float, default=None,
                     help="box growth before embedding (default: the pipeline's MatchConfig.crop_margin)")
+    ap.add_argument("--border-pad", type=float, default=None,
+                    help="replicated padding of box sides on the image border (default: MatchConfig.border_pad)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -249,8 +251,8 @@ def main() -> None:
     from osld.embedder import load_embedder
     from osld.pipeline import MatchConfig, Pipeline
 
-    match = MatchConfig(keep_all=True) if args.crop_margin is None else \
-        MatchConfig(keep_all=True, crop_margin=args.crop_margin)
+    match = MatchConfig(keep_all=True, **{k: v for k, v in (("crop_margin", args.crop_margin),
+                                                            ("border_pad", args.border_pad)) if v is not None})
 
     det = load_detector(args.weights / "detector.onnx", conf=PROPOSAL_CONF, max_det=args.max_det)
     emb = load_embedder(args.weights / "embedder.onnx")
@@ -284,7 +286,7 @@ def main() -> None:
                                      work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
     pipe = Pipeline(det, emb, None, match)
     photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_md{args.max_det}_"
-                                                            f"cm{match.crop_margin:g}_{tag}.npz")
+                                                            f"cm{match.crop_margin:g}_bp{match.border_pad:g}_{tag}.npz")
     neg_paths = {str(p) for p in bg}
 
     setups: list[list[Setup]] = []  # per size, one registry, or one per group of `size` evaluated brands

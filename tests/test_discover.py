@@ -16,7 +16,7 @@ from osld.data.images import load_image
 from osld.data.yolo import list_images, split_by_hash
 from osld.discover import cluster, load_regions
 from osld.discover.embeddings import save_regions
-from osld.pipeline import crop_regions
+from osld.pipeline import MatchConfig, crop_regions
 from tests._shared import shared_path
 
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
@@ -87,9 +87,9 @@ def real_collection(shipped_embedder):
     boxes = []
     for name in REAL_SETS:
         boxes += _labelled(shared_path("real", name), _val_images(name))
-    crops = []
+    crops, match = [], MatchConfig()  # crops as the pipeline embeds them
     for img, _, xyxy in boxes:
-        crops += crop_regions(load_image(img).pixels, xyxy[None], 0.1)  # the margin the pipeline embeds with
+        crops += crop_regions(load_image(img).pixels, xyxy[None], match.crop_margin, match.border_pad)
     return shipped_embedder.embed(crops), np.array([b for _, b, _ in boxes])
 
 

@@ -134,7 +134,7 @@ def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfi
             boxes = xyxy * loaded.scale
             ok = np.nonzero(((boxes[:, 2:] - boxes[:, :2]) >= match.min_crop_px).all(axis=1))[0]
             if len(ok):
-                emb[ok] = embedder.embed(crop_regions(loaded.pixels, boxes[ok], match.crop_margin))
+                emb[ok] = embedder.embed(crop_regions(loaded.pixels, boxes[ok], match.crop_margin, match.border_pad))
         parts.append(Regions(np.array([rec["image"]] * n, dtype=str), np.arange(n, dtype=np.int32), xyxy,
                              np.array([d.get("brand", "unknown") for d in dets], dtype=str), emb, [rec["image"]],
                              embedder.fingerprint))
