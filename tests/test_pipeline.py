@@ -159,3 +159,17 @@ def test_array_input_and_no_registry(pipe):
     det = bare(img)
     assert len(det) >= 1 and set(det.brand) == {UNKNOWN}
     assert det.metadata["width"] == img.shape[1]
+
+
+def test_crop_pads_only_the_sides_on_the_image_border():
+    from osld.pipeline import crop_regions
+
+    img = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
+    whole, inner, left = crop_regions(img, np.array([[0, 0, 200, 100], [50, 20, 100, 60], [0, 20, 40, 60]],
+                                                    np.float32), 0.0, border_pad=0.05)
+    assert whole.shape == (110, 220, 3)  # 5 % of the box on all four sides
+    assert np.array_equal(whole[5:-5, 10:-10], img) and np.array_equal(whole[:5, 10:-10], np.repeat(img[:1], 5, 0))
+    assert np.array_equal(inner, img[20:60, 50:100])  # inside the photo: the box as it is
+    assert left.shape == (40, 42, 3) and np.array_equal(left[:, 2:], img[20:60, 0:40])
+    grown = crop_regions(img, np.array([[50, 20, 100, 60]], np.float32), 0.1, border_pad=0.05)[0]
+    assert grown.shape == (48, 60, 3)  # the margin comes from the photo where there is one
