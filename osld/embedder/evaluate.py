@@ -1,8 +1,8 @@
 """``osld evaluate embedder``: open-set Recall@k of an embedder (development data in ``../shared``).
 
-(a) real car-emblem crops (34 held-out brands x 16) searched against a registry of every canonical logo
-    (5,104 brands; the car brands' own canonical images where they exist, otherwise one real crop per brand as
-    the exemplar, which is then not a query);
+(a) real car-emblem crops (34 held-out brands x 16; each cut as the pipeline cuts a frame-filling box) searched
+    against a registry of every canonical logo (5,104 brands; the car brands' own canonical images where they
+    exist, otherwise one real crop per brand as the exemplar, which is then not a query);
 (b) augmented renders of the validation brands (never trained on) against the same registry.
 
 The registry is a real ``Registry`` folder of symlinks, so its faiss index is cached per embedder.
@@ -45,6 +45,15 @@ def vehicle_queries(root: Path) -> list[tuple[str, Path]]:
             path = root / "Images" / Path(rel).name if not (root / rel).exists() else root / rel
             out.append((brand, path))
     return sorted(out, key=lambda t: (t[0], t[1].name))
+
+
+def frame_filling_crop(image: np.ndarray) -> np.ndarray:
+    """A close-up (the logo fills the photo) cut as ``Pipeline`` cuts a box that covers the whole frame."""
+    from osld.pipeline import MatchConfig, crop_regions
+
+    h, w = image.shape[:2]
+    match = MatchConfig()
+    return crop_regions(image, np.array([[0, 0, w, h]], np.float32), match.crop_margin, match.border_pad)[0]
 
 
 def real_brand_crops(data: EmbedderEvalData, split: str) -> list[tuple[str, np.ndarray]]:
@@ -172,7 +181,7 @@ def evaluate_embedder(embedder: Embedder, data: EmbedderEvalData, cache_dir: Pat
     registry = Registry(folder, embedder)
     registry.sync(progress=progress)
     queries = [(b, p) for b, p in vehicle_queries(data.vehicle_logos) if p not in exemplars]
-    vehicle_emb = embedder.embed([load_image(p).pixels for _, p in queries])
+    vehicle_emb = embedder.embed([frame_filling_crop(load_image(p).pixels) for _, p in queries])
     vehicle_truth = [b for b, _ in queries]
     crops, val_truth = render_val_queries(data)
     val_emb = embedder.embed(crops)
