@@ -24,7 +24,7 @@ from osld.data.images import load_image
 from osld.data.yolo import list_images, split_by_hash
 from osld.discover import cluster
 from osld.embedder import load_embedder
-from osld.pipeline import MatchConfig, crop_regions, default_weights_dir
+from osld.pipeline import MatchConfig, default_weights_dir
 
 SETS = ("logodet3k_clothes", "beerjp", "tdtu")
 
@@ -47,7 +47,7 @@ def crops_of(real: Path, split: str) -> tuple[list[np.ndarray], np.ndarray]:
                     continue
                 cx, cy, bw, bh = (float(v) for v in p[-4:])
                 box = np.array([[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]])
-                crops += crop_regions(loaded.pixels, box, match.crop_margin, match.border_pad)
+                crops += match.crops(loaded.pixels, box)
                 labels.append(" ".join(p[:-4]))
     return crops, np.array(labels)
 

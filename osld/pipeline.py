@@ -81,6 +81,10 @@ class MatchConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
+    def crops(self, image: np.ndarray, xyxy: np.ndarray) -> list[np.ndarray]:
+        """The regions at ``xyxy`` cut as they are embedded (``crop_margin``, ``border_pad``)."""
+        return crop_regions(image, xyxy, self.crop_margin, self.border_pad)
+
 
 @dataclass
 class Result:
@@ -201,7 +205,7 @@ class Pipeline:
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
             sizes = det.xyxy[:, 2:] - det.xyxy[:, :2]
             ok = np.nonzero((sizes >= self.match.min_crop_px).all(axis=1))[0]
-            crops.extend(crop_regions(img, det.xyxy[ok], self.match.crop_margin, self.match.border_pad))
+            crops.extend(self.match.crops(img, det.xyxy[ok]))
             owners.extend((i, int(j)) for j in ok)
         if not crops:
             return [self._decide(self._unembedded(d)) for d in dets]

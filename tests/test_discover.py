@@ -16,7 +16,7 @@ from osld.data.images import load_image
 from osld.data.yolo import list_images, split_by_hash
 from osld.discover import cluster, load_regions
 from osld.discover.embeddings import save_regions
-from osld.pipeline import MatchConfig, crop_regions
+from osld.pipeline import MatchConfig
 from tests._shared import shared_path
 
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
@@ -89,7 +89,7 @@ def real_collection(shipped_embedder):
         boxes += _labelled(shared_path("real", name), _val_images(name))
     crops, match = [], MatchConfig()  # crops as the pipeline embeds them
     for img, _, xyxy in boxes:
-        crops += crop_regions(load_image(img).pixels, xyxy[None], match.crop_margin, match.border_pad)
+        crops += match.crops(load_image(img).pixels, xyxy[None])
     return shipped_embedder.embed(crops), np.array([b for _, b, _ in boxes])
 
 

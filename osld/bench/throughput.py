@@ -84,7 +84,7 @@ def bench_osld(cfg: BenchConfig, paths: list[Path], registry_root: Path, work: P
     import numpy as np
 
     from osld.data.images import load_image
-    from osld.pipeline import Pipeline, crop_regions
+    from osld.pipeline import Pipeline
     from osld.registry import Registry
 
     threads = cfg.threads or usable_cores()
@@ -147,7 +147,7 @@ def bench_osld(cfg: BenchConfig, paths: list[Path], registry_root: Path, work: P
                 for pixels in first:
                     xyxy = fixed_boxes(pixels.shape[1], pixels.shape[0], FIXED_CROPS, rng)
                     with clock_ft.time("crop_embed"):
-                        vectors = emb.embed(crop_regions(pixels, xyxy, pipe.match.crop_margin))
+                        vectors = emb.embed(pipe.match.crops(pixels, xyxy))
                     with clock_ft.time("search"):
                         registry.search(vectors, k=pipe.match.top_k)
     n_fixed = len(first) * (cfg.passes or 1)

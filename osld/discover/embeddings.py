@@ -31,7 +31,7 @@ from osld._io import atomic_write_bytes
 from osld.data.images import load_image
 from osld.embedder import Embedder
 from osld.errors import OsldError
-from osld.pipeline import MatchConfig, crop_regions
+from osld.pipeline import MatchConfig
 from osld.types import Detections
 
 log = logging.getLogger("osld")
@@ -116,7 +116,7 @@ def read_results(path: str | Path) -> list[dict]:
 
 def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfig | None = None,
                   max_side: int | None = 1024) -> Regions:
-    """Regions of JSONL records, embedded from their boxes the way ``Pipeline`` does (same decode size, margin and
+    """Regions of JSONL records, embedded from their boxes the way ``Pipeline`` does (same decode size, crop rule and
     minimum size); an image that no longer decodes is skipped with a warning."""
     match = match or MatchConfig()
     parts = []
@@ -134,7 +134,7 @@ def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfi
             boxes = xyxy * loaded.scale
             ok = np.nonzero(((boxes[:, 2:] - boxes[:, :2]) >= match.min_crop_px).all(axis=1))[0]
             if len(ok):
-                emb[ok] = embedder.embed(crop_regions(loaded.pixels, boxes[ok], match.crop_margin, match.border_pad))
+                emb[ok] = embedder.embed(match.crops(loaded.pixels, boxes[ok]))
         parts.append(Regions(np.array([rec["image"]] * n, dtype=str), np.arange(n, dtype=np.int32), xyxy,
                              np.array([d.get("brand", "unknown") for d in dets], dtype=str), emb, [rec["image"]],
                              embedder.fingerprint))

@@ -49,11 +49,10 @@ def vehicle_queries(root: Path) -> list[tuple[str, Path]]:
 
 def frame_filling_crop(image: np.ndarray) -> np.ndarray:
     """A close-up (the logo fills the photo) cut as ``Pipeline`` cuts a box that covers the whole frame."""
-    from osld.pipeline import MatchConfig, crop_regions
+    from osld.pipeline import MatchConfig
 
     h, w = image.shape[:2]
-    match = MatchConfig()
-    return crop_regions(image, np.array([[0, 0, w, h]], np.float32), match.crop_margin, match.border_pad)[0]
+    return MatchConfig().crops(image, np.array([[0, 0, w, h]], np.float32))[0]
 
 
 def real_brand_crops(data: EmbedderEvalData, split: str) -> list[tuple[str, np.ndarray]]:
