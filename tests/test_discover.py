@@ -240,3 +240,19 @@ def test_discover_without_saved_embeddings_and_bad_input(tmp_path, demo_run):
     bad = runner.invoke(app, ["discover", "add", "999", "acme", "--registry", str(tmp_path / "reg"), "--clusters",
                               str(a)])
     assert bad.exit_code == 1 and "no cluster 999" in bad.output
+
+
+def test_cluster_crops_are_cut_like_the_queries(tmp_path, demo_run, shipped_embedder):
+    """What ``discover add`` registers is the region as the pipeline embeds it (no context margin), so a crop file
+    embeds to its region's own embedding."""
+    res, emb_file = demo_run
+    _invoke(["discover", res, "--embeddings", emb_file, "--out", tmp_path / "c", "--min-size", 2])
+    regions = load_regions(emb_file)
+    by_key = {(str(i), int(d)): e for i, d, e in zip(regions.image, regions.det, regions.embedding, strict=True)}
+    clusters = json.loads((tmp_path / "c" / "clusters.json").read_text())["clusters"]
+    pairs = [(tmp_path / "c" / f, by_key[(m["image"], m["det"])]) for c in clusters
+             for f, m in zip(c["crops"], c["members"], strict=False)]
+    assert pairs
+    crops = [load_image(f).pixels for f, _ in pairs]
+    sims = np.sum(shipped_embedder.embed(crops) * np.stack([e for _, e in pairs]), axis=1)
+    assert sims.min() > 0.97, sims.round(3)

