@@ -93,8 +93,8 @@ def write_report(out: str | Path, regions: Regions, clusters: list[Cluster], per
 
     The crops are cut as the pipeline cuts a region before embedding it (``match``, default ``MatchConfig()``), so
     the ones ``osld discover add`` registers look like the queries they must match: measured on the real sets' 155
-    never-trained-on val boxes with 5,000 canonical distractors, 1 / 5 registered crops per brand named the rest
-    with Recall@1 0.557 / 0.956 cut this way against 0.487 / 0.911 with a 10 % margin.
+    never-trained-on val boxes with 5,101 canonical distractors, 1 / 5 registered crops per brand named the rest
+    with Recall@1 0.557 / 0.956 cut this way against 0.478 / 0.911 with a 10 % margin (benchmarks/discover_add.py).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
