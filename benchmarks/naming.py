@@ -69,6 +69,12 @@ from osld.types import Detections  # noqa: E402
 
 SIZES = (10, 100, 1000, 5000)
 PROPOSAL_CONF = 0.02  # the lowest detector threshold the tuning may choose
+PROPOSAL_GRID = (0.02, 0.05, 0.1)  # the detector thresholds it chooses from
+# the whole image as one more region (NamingDefaults.frame_score): cached with this score, which no detector box
+# has, then re-scored to each candidate (None: without it); none below the highest proposal threshold, since the
+# pipeline adds it after the detector's threshold
+FRAME_PROBE = np.float32(1.0)
+FRAME_GRID = (None, 0.1, 0.25, 0.5)
 # bumped when the detector's decoding changes what the same model proposes (v2: NMS without OpenCV's pre-suppression
 # top_k, 2026-12-01), so cached proposals of an older decoding are not reused
 PROPOSALS_VERSION = "v2"
@@ -174,11 +180,11 @@ def oracle(setups: list[Setup], defaults: NamingDefaults) -> dict:
     return best
 
 
-def _keep_rows(setup: Setup, keep) -> Setup:
-    """The same registry and calibration, with only the photo rows ``keep(row)`` accepts."""
+def _keep_rows(setup: Setup, keep, change=None) -> Setup:
+    """The same registry and calibration, with only the photo rows ``keep(row)`` accepts (as ``change(row)``)."""
     s = object.__new__(Setup)
     s.__dict__.update(setup.__dict__)
-    s.rows = [r for r in setup.rows if keep(r)]
+    s.rows = [change(r) if change else r for r in setup.rows if keep(r)]
     return s
 
 
@@ -210,17 +216,32 @@ def fit(setups: list[list[Setup]], proposal_conf: float) -> tuple[float, ...]:
     return fit_logistic(np.concatenate(xs), np.concatenate(ys))
 
 
+def with_frames(setups: list[list[Setup]], frame_score: float | None) -> list[list[Setup]]:
+    """The setups as the pipeline sees them with ``NamingDefaults.frame_score``: the whole-image region scored
+    ``frame_score``, or left out (None)."""
+    def rows(r: dict) -> dict:
+        if not r["frame"].any():
+            return r
+        if frame_score is None:
+            keep = ~r["frame"]
+            return dict(r, **{k: r[k][keep] for k in ("xyxy", "score", "emb", "brand", "sim", "margin", "frame")})
+        return dict(r, score=np.where(r["frame"], np.float32(frame_score), r["score"]))
+
+    return [[_keep_rows(s, lambda r: True, rows) for s in group] for group in setups]
+
+
 def tune(setups: list[list[Setup]], base: NamingDefaults, recall_slack: float = 0.01) -> NamingDefaults:
     """Highest mean recall over registry sizes with false alarms <= 2 % at every size (tuning half); among the
     settings within ``recall_slack`` of that recall, the highest mean mAP@0.5 (the ranking a report is read by:
     recall alone would trade it away for a point of recall by cutting the proposals)."""
     scored = []  # (within FA target, mean recall or -worst false alarms, mean mAP, settings)
-    for pc in (0.02, 0.05, 0.1):
-        coef = fit(setups, pc)
+    for fs, pc in ((fs, pc) for fs in FRAME_GRID for pc in PROPOSAL_GRID):
+        framed = with_frames(setups, fs)
+        coef = fit(framed, pc)
         for far in (0.003, 0.01, 0.02, 0.05, 0.1):
             for mc in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-                cand = replace(base, proposal_conf=pc, far=far, min_conf=mc, coef=coef)
-                ms = [pooled(group, cand) for group in setups]
+                cand = replace(base, proposal_conf=pc, far=far, min_conf=mc, coef=coef, frame_score=fs)
+                ms = [pooled(group, cand) for group in framed]
                 ok = all(m["false_alarm"] <= FA_TARGET for m in ms)
                 score = float(np.mean([m["recall"] for m in ms])) if ok else \
                     -float(np.max([m["false_alarm"] for m in ms]))
@@ -251,7 +272,7 @@ def main() -> None:
     from osld.embedder import load_embedder
     from osld.pipeline import MatchConfig, Pipeline
 
-    match = MatchConfig(keep_all=True, **{k: v for k, v in (("crop_margin", args.crop_margin),
+    match = MatchConfig(keep_all=True, frame_score=FRAME_PROBE, **{k: v for k, v in (("crop_margin", args.crop_margin),
                                                             ("border_pad", args.border_pad)) if v is not None})
 
     det = load_detector(args.weights / "detector.onnx", conf=PROPOSAL_CONF, max_det=args.max_det)
@@ -286,7 +307,11 @@ def main() -> None:
                                      work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
     pipe = Pipeline(det, emb, None, match)
     photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_md{args.max_det}_"
-                                                            f"cm{match.crop_margin:g}_bp{match.border_pad:g}_{tag}.npz")
+                                                            f"cm{match.crop_margin:g}_bp{match.border_pad:g}_frame_"
+                                                            f"{tag}.npz")
+    for p in photos:  # the whole-image region, whatever score naming.json gives it (see with_frames)
+        p["frame"] = (p["score"] == FRAME_PROBE) & (np.abs(p["xyxy"] - [0, 0, p["width"], p["height"]]).max(axis=1)
+                                                    < 1)  # < 1 px: decoded at reduced size, scaled back
     neg_paths = {str(p) for p in bg}
 
     setups: list[list[Setup]] = []  # per size, one registry, or one per group of `size` evaluated brands
@@ -306,6 +331,7 @@ def main() -> None:
                        replace(current, unknown_conf=det.default_conf))
         current.save(args.weights, tuned_on="benchmarks/naming.py tuning half",
                      tuned_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    setups = with_frames(setups, current.frame_score)
     old = replace(current, proposal_conf=0.25, min_conf=-1.0, far=0.5, floor_sim=0.45)  # the previous defaults
     rows = []
     for size, group in zip(SIZES, setups, strict=True):

@@ -50,6 +50,9 @@ class NamingDefaults:
         far: target false-accept rate of the registry threshold.
         floor_sim: the accept threshold never goes below this similarity (tiny registries).
         coef: logistic weights for ``[log score, sim, margin]`` and the bias.
+        frame_score: the detector score given to the whole image as one more region, added when no detected box
+            covers it (IoU < 0.5): a logo that fills the frame (a close-up, a product shot, a logo crop) is then
+            matched even when the detector misses it, and named only on strong match evidence. None: off.
     """
 
     proposal_conf: float = 0.02
@@ -58,6 +61,7 @@ class NamingDefaults:
     far: float = 0.05
     floor_sim: float = 0.45
     coef: tuple[float, float, float, float] = (0.8, 10.5, 4.3, -8.4)  # as tuned for the weights of 2026-11-30
+    frame_score: float | None = None
 
     @classmethod
     def load(cls, weights_dir: str | Path | None) -> NamingDefaults:
