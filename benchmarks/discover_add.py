@@ -20,10 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from naming_data import REAL, SHARED, brand_boxes_xyxy, distractors, embed_registry, read_brand_boxes  # noqa: E402
+from naming_data import brand_boxes_xyxy, distractors, embed_registry, val_brand_photos  # noqa: E402
 
 from osld.data.images import load_image  # noqa: E402
-from osld.data.yolo import list_images, split_by_hash  # noqa: E402
 from osld.embedder import load_embedder  # noqa: E402
 from osld.pipeline import MatchConfig, crop_regions, default_weights_dir  # noqa: E402
 
@@ -36,16 +35,10 @@ RULES = {
 def val_boxes() -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(brand, image pixels, xyxy in those pixels) of every labelled val box."""
     out = []
-    for name in REAL:
-        root = SHARED / "real" / name
-        _, val = split_by_hash(list_images(root / "images"), 0.2)
-        for path in val:
-            boxes = read_brand_boxes(root, path)
-            if boxes:
-                img = load_image(path)
-                for (brand, _), xyxy in zip(boxes, brand_boxes_xyxy(boxes, img.width, img.height) * img.scale,
-                                            strict=True):
-                    out.append((brand, img.pixels, xyxy))
+    for path, boxes in val_brand_photos():
+        img = load_image(path)
+        for (brand, _), xyxy in zip(boxes, brand_boxes_xyxy(boxes, img.width, img.height) * img.scale, strict=True):
+            out.append((brand, img.pixels, xyxy))
     return out
 
 

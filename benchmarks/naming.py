@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 from naming_data import (  # noqa: E402
     BACKGROUNDS,
-    REAL,
     SHARED,
     brand_boxes_xyxy,
     car_photos,
@@ -49,8 +48,8 @@ from naming_data import (  # noqa: E402
     embed_registry,
     half,
     photo_detections,
-    read_brand_boxes,
     registry_crops,
+    val_brand_photos,
 )
 
 from osld.calibration import (  # noqa: E402
@@ -62,7 +61,7 @@ from osld.calibration import (  # noqa: E402
     features,
     fit_logistic,
 )
-from osld.data.yolo import list_images, split_by_hash  # noqa: E402
+from osld.data.yolo import list_images  # noqa: E402
 from osld.eval.datasets import Sample  # noqa: E402
 from osld.eval.metrics import evaluate_detections, match_detections  # noqa: E402
 from osld.types import Detections  # noqa: E402
@@ -285,14 +284,9 @@ def main() -> None:
 
     gt: dict[str, list] = {}
     val_photos: list[Path] = []
-    for name in REAL:
-        root = SHARED / "real" / name
-        _, val = split_by_hash(list_images(root / "images"), 0.2)
-        for p in val:
-            boxes = read_brand_boxes(root, p)
-            if boxes:
-                gt[str(p)] = boxes
-                val_photos.append(p)
+    for p, boxes in val_brand_photos():
+        gt[str(p)] = boxes
+        val_photos.append(p)
     rng = np.random.default_rng(0)
     bg = sorted(p for s in BACKGROUNDS for p in list_images(SHARED / "backgrounds" / s))
     bg = [bg[i] for i in sorted(rng.choice(len(bg), min(args.backgrounds, len(bg)), replace=False))]

@@ -48,6 +48,16 @@ def brand_boxes_xyxy(boxes: list[tuple[str, np.ndarray]], w: int, h: int) -> np.
     return cxcywh_to_xyxy(np.array([b for _, b in boxes], np.float64).reshape(-1, 4), w, h)
 
 
+def val_brand_photos() -> list[tuple[Path, list[tuple[str, np.ndarray]]]]:
+    """The never-trained-on val photos of the real brand sets that carry brand boxes, with those boxes."""
+    out = []
+    for name in REAL:
+        root = SHARED / "real" / name
+        _, val = split_by_hash(list_images(root / "images"), 0.2)
+        out += [(p, boxes) for p in val if (boxes := read_brand_boxes(root, p))]
+    return out
+
+
 def registry_crops(work: Path) -> dict[str, list[Path]]:
     """Up to 10 train-side crops per brand, written once as JPEGs."""
     import cv2
