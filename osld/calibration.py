@@ -199,12 +199,13 @@ def calibration_current(calibration: dict[str, Any] | None, embedder: Any) -> bo
 
 
 def decide(det: Any, accept_sim: float, min_conf: float, unknown_conf: float,
-           forced: np.ndarray | None = None) -> Any:
+           forced: np.ndarray | None = None, named_only: np.ndarray | None = None) -> Any:
     """Apply the operating thresholds to ``Detections`` whose every region carries its best brand (the
     ``MatchConfig(keep_all=True)`` output): a region keeps its brand when ``sim >= accept_sim`` and
     ``confidence >= min_conf``, else it becomes ``unknown`` with its detector score as confidence, and is
     reported only when that score reaches ``unknown_conf``. ``forced`` (bool, n) marks regions whose name was
-    already decided (by text evidence): they keep brand and confidence. Sorted by confidence, highest first."""
+    already decided (by text evidence): they keep brand and confidence. ``named_only`` (bool, n) marks regions
+    reported only when named (the whole-image region: not a detection). Sorted by confidence, highest first."""
     from osld.types import UNKNOWN, Detections
 
     sim = np.nan_to_num(det.sim, nan=-np.inf)
@@ -215,7 +216,7 @@ def decide(det: Any, accept_sim: float, min_conf: float, unknown_conf: float,
     conf = np.where(named, det.confidence, det.score).astype(np.float32)
     out = Detections(det.xyxy, det.score, brand, det.sim, det.emb, det.alternatives, dict(det.metadata),
                      text=det.text, confidence=conf)
-    shown = named | (det.score >= unknown_conf)
+    shown = named | ((det.score >= unknown_conf) & (True if named_only is None else ~named_only))
     shown &= ~_nested_duplicates(det.xyxy, brand, named, conf)
     keep = np.nonzero(shown)[0]
     return out[keep[np.argsort(-conf[keep], kind="stable")]]

@@ -218,13 +218,17 @@ class Pipeline:
         ``refresh_registry``: let the registry look for new or changed files first (see ``Registry.search``).
         """
         dets = self.detector.detect(images)
+        frame_rows = [False] * len(images)
         if self.registry is None and not self.match.keep_all:  # nothing to match: only `unknown` boxes are reported
             dets = [d[d.score >= self.thresholds()[2]] for d in dets]
         else:
             frame = self.naming.frame_score if self.match.frame_score is None else self.match.frame_score
             if frame:
-                dets = [with_whole_frame(d, img.shape[1], img.shape[0], frame) for img, d in zip(images, dets,
-                                                                                                  strict=True)]
+                framed = [with_whole_frame(d, img.shape[1], img.shape[0], frame) for img, d in zip(images, dets,
+                                                                                                    strict=True)]
+                # the whole-image region is the last row where it was added; it is reported only when named
+                frame_rows = [len(f) > len(d) for f, d in zip(framed, dets, strict=True)]
+                dets = framed
         crops, owners = [], []
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
             sizes = det.xyxy[:, 2:] - det.xyxy[:, :2]
@@ -232,7 +236,7 @@ class Pipeline:
             crops.extend(self.match.crops(img, det.xyxy[ok]))
             owners.extend((i, int(j)) for j in ok)
         if not crops:
-            return [self._decide(self._unembedded(d)) for d in dets]
+            return [self._decide(self._unembedded(d), framed=f) for d, f in zip(dets, frame_rows, strict=True)]
         emb = self.embedder.embed(crops)
         if self.registry is not None:
             matches = self.registry.search(emb, k=max(2, self.match.top_k), refresh=refresh_registry)  # 2: margin
@@ -247,7 +251,7 @@ class Pipeline:
         for i, det in enumerate(dets):
             rows = per_image.get(i)
             if not rows:
-                out.append(self._decide(self._unembedded(det)))
+                out.append(self._decide(self._unembedded(det), framed=frame_rows[i]))
                 continue
             brand = det.brand.copy()
             sim = det.sim.copy()
@@ -272,15 +276,20 @@ class Pipeline:
                         # score an unknown region needs (no name for a low proposal) and is ranked by that score
                         brand[j], conf[j], forced[j] = fused, det.score[j], True
             out.append(self._decide(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata),
-                                               text, conf), forced))
+                                               text, conf), forced, frame_rows[i]))
         return out
 
     def _unembedded(self, det: Detections) -> Detections:
         """``det`` with all-zero embedding rows: the shape every returned ``Detections`` has, embedded or not."""
         return replace(det, emb=np.zeros((len(det), self.embedder.dim), np.float32))
 
-    def _decide(self, det: Detections, forced: np.ndarray | None = None) -> Detections:
-        return det if self.match.keep_all else decide(det, *self.thresholds(), forced=forced)
+    def _decide(self, det: Detections, forced: np.ndarray | None = None, framed: bool = False) -> Detections:
+        """The operating thresholds (``decide``); ``framed``: the last row is the whole-image region."""
+        if self.match.keep_all:
+            return det
+        named_only = np.zeros(len(det), bool)
+        named_only[-1:] = framed
+        return decide(det, *self.thresholds(), forced=forced, named_only=named_only)
 
     def _read_text(self, crops: list[np.ndarray]) -> list[tuple[str, dict[str, float]]]:
         texts = self.text.brand_texts(self.registry.root, self.registry.brands())

@@ -217,3 +217,16 @@ def test_whole_frame_names_close_ups_the_detector_misses(pipe):
     on = named_wrong(pipe)
     off = named_wrong(Pipeline(pipe.detector, pipe.embedder, pipe.registry, MatchConfig(frame_score=0.0)))
     assert on[0] >= off[0] + MIN_GAIN and on[1] <= off[1] + 1, f"(named, wrong) with {on}, without {off}"
+
+
+def test_whole_frame_is_reported_only_when_named(pipe, results):
+    """The whole-image region is not a detection: unnamed, it must not show up as an ``unknown`` box."""
+    def whole(d) -> np.ndarray:
+        return np.all(np.abs(d.xyxy - [0, 0, d.metadata["width"], d.metadata["height"]]) < 1, axis=1)
+
+    probe = Pipeline(pipe.detector, pipe.embedder, pipe.registry, MatchConfig(keep_all=True))
+    added = [p for p in sorted((DEMO / "images").iterdir()) if whole(probe(p)).any()]
+    assert added  # some demo photos do get the region (none of their boxes covers the frame)
+    for stem, r in results.items():
+        d = r.detections
+        assert not (whole(d) & (d.brand == UNKNOWN)).any(), stem
