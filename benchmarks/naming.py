@@ -67,13 +67,14 @@ from osld.eval.metrics import evaluate_detections, match_detections  # noqa: E40
 from osld.types import Detections  # noqa: E402
 
 SIZES = (10, 100, 1000, 5000)
-PROPOSAL_CONF = 0.02  # the lowest detector threshold the tuning may choose
-PROPOSAL_GRID = (0.02, 0.05, 0.1)  # the detector thresholds it chooses from
+PROPOSAL_GRID = (0.02, 0.05, 0.1)  # the detector thresholds the tuning chooses from
+PROPOSAL_CONF = min(PROPOSAL_GRID)  # the proposals are cached down to the lowest
 # the whole image as one more region (NamingDefaults.frame_score): cached with this score, which no detector box
 # has, then re-scored to each candidate (None: without it); none below the highest proposal threshold, since the
 # pipeline adds it after the detector's threshold
 FRAME_PROBE = np.float32(1.0)
 FRAME_GRID = (None, 0.1, 0.25, 0.5)
+assert min(f for f in FRAME_GRID if f) >= max(PROPOSAL_GRID)
 # bumped when the detector's decoding changes what the same model proposes (v2: NMS without OpenCV's pre-suppression
 # top_k, 2026-12-01), so cached proposals of an older decoding are not reused
 PROPOSALS_VERSION = "v2"
