@@ -103,11 +103,15 @@ def train_embedder_cmd(
     max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
     size: int = typer.Option(128, help="Input size (square); the shipped embedder is trained at 128."),
+    max_margin: float = typer.Option(0.3, help="Largest margin around a rendered logo or real box, as a fraction "
+                                     "of its size per side (the pipeline embeds boxes without one)."),
     backbone: str = typer.Option("mobilenet_v2", help="ImageNet backbone: mobilenet_v2 (shipped) or efficientnet-"
                                  "lite0/1/2 ([backbones] extra); an --init/--resume checkpoint's must match."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),
     threads: int = typer.Option(0, help="torch threads (0: all cores; use 1 when another training runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    seed: int = typer.Option(0, help="Sampling and augmentation seed; a new one per --init session shows the "
+                             "model new renderings."),
     export: Path | None = typer.Option(None, help="Export the trained model to this ONNX file at the end."),
 ) -> None:
     """Train the SDML embedder (normalized softmax, class-balanced batches, an ImageNet backbone)."""
@@ -117,7 +121,7 @@ def train_embedder_cmd(
         out=str(out), logos=str(logos), heldout=str(heldout), backgrounds=tuple(str(b) for b in backgrounds),
         real_instances=str(real_instances) if real_instances else None,
         real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
-        backbone=backbone, workers=workers, threads=threads,
+        backbone=backbone, workers=workers, threads=threads, max_margin=max_margin, seed=seed,
     )
     try:
         ckpt = train_embedder(cfg, resume=resume, init=init)

@@ -92,9 +92,11 @@ def brand_crop_classes(root: Path, min_side: int = 16, split: str = "all", val_f
 class SampleRenderer:
     """Renders a ``Source`` into a model input (3, size, size) float32, the way a detector crop looks."""
 
-    def __init__(self, backgrounds: Sequence[Path], size: int = 112, cache_limit: int = 12000):
+    def __init__(self, backgrounds: Sequence[Path], size: int = 112, cache_limit: int = 12000,
+                 max_margin: float = 0.3):
         self.backgrounds = list(backgrounds)
         self.size = size
+        self.max_margin = max_margin
         self.photometric = photometric(p=0.9)
         self._cache: dict[Path, np.ndarray] = {}
         self._bg_cache: dict[Path, np.ndarray] = {}
@@ -134,8 +136,8 @@ class SampleRenderer:
         rgba = print_on_surface(rgba, rng, p=0.5,
                                 weights={"cylinder": 0.3, "fabric": 0.3, "chrome": 0.2, "sign": 0.2})
         h, w = rgba.shape[:2]
-        # loose margins, as a detector box: 0-30% of the logo size on each side, independently
-        ml, mr, mt, mb = (rng.uniform(0.0, 0.3, 4) * np.array([w, w, h, h])).astype(int)
+        # margins as a detector box leaves them: 0 to max_margin of the logo size on each side, independently
+        ml, mr, mt, mb = (rng.uniform(0.0, self.max_margin, 4) * np.array([w, w, h, h])).astype(int)
         canvas = self._background_patch(h + mt + mb, w + ml + mr, rng).astype(np.float32)
         alpha = rgba[..., 3:4].astype(np.float32) / 255.0
         region = canvas[mt: mt + h, ml: ml + w]
@@ -159,7 +161,7 @@ class SampleRenderer:
         ph, pw = photo.shape[:2]
         x1, y1, x2, y2 = box
         bw, bh = x2 - x1, y2 - y1
-        dx1, dx2, dy1, dy2 = rng.uniform(-0.05, 0.25, 4) * np.array([bw, bw, bh, bh])
+        dx1, dx2, dy1, dy2 = rng.uniform(-0.05, self.max_margin - 0.05, 4) * np.array([bw, bw, bh, bh])
         x1, x2 = int(max(0, x1 - dx1)), int(min(pw, x2 + dx2))
         y1, y2 = int(max(0, y1 - dy1)), int(min(ph, y2 + dy2))
         crop = photo[y1:max(y2, y1 + 2), x1:max(x2, x1 + 2)]

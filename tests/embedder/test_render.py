@@ -1,0 +1,22 @@
+"""Training renders: real boxes are cut with the margin the training config asks for."""
+
+import cv2
+import numpy as np
+
+from osld.embedder.data import SampleRenderer
+
+
+def _crop_widths(photo_path, max_margin: float, n: int = 40) -> list[int]:
+    renderer = SampleRenderer([], size=64, max_margin=max_margin)
+    box = (100.0, 100.0, 200.0, 160.0)  # 100 x 60 inside a 400 x 300 photo
+    return [renderer.render_crop(photo_path, box, np.random.default_rng(seed)).shape[1] for seed in range(n)]
+
+
+def test_real_box_margins_follow_max_margin(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), np.random.default_rng(0).integers(0, 255, (300, 400, 3), np.uint8))
+    tight, loose = _crop_widths(photo, 0.1), _crop_widths(photo, 0.3)
+    # -5 % to +5 % of the box width on each side: at most 10 pixels narrower or wider than the box
+    assert all(90 <= w <= 110 for w in tight), tight
+    assert max(loose) > 115  # the default (-5 % to +25 % a side) reaches far wider crops
+    assert np.mean(tight) < np.mean(loose)
