@@ -1,4 +1,4 @@
-"""Annotated images: boxes with brand and similarity. OpenCV's built-in Hershey font, so no font file is needed."""
+"""Annotated images: boxes with brand and confidence. OpenCV's built-in Hershey font, so no font file is needed."""
 
 from __future__ import annotations
 
@@ -20,17 +20,24 @@ def _colour(brand: str) -> tuple[int, int, int]:
     return (64 + h[0] % 192, 64 + h[1] % 192, 64 + h[2] % 192)
 
 
+def box_label(detections: Detections, i: int) -> str:
+    """``brand 87%``: the region's confidence (for a named region the calibrated probability that the brand is
+    right). Not the cosine similarity, which reads like one but is not (0.62 can be a sure match)."""
+    brand = str(detections.brand[i])
+    return brand if brand == "unknown" else f"{brand} {detections.confidence[i]:.0%}"
+
+
 def annotate(image: np.ndarray, detections: Detections, show_labels: bool = True) -> np.ndarray:
     """A copy of RGB ``image`` with ``detections`` (in its pixel frame) drawn on it."""
     out = np.ascontiguousarray(image.copy())
     thick = max(1, round(max(out.shape[:2]) / 400))
     scale = max(0.4, max(out.shape[:2]) / 1200)
-    for (x1, y1, x2, y2), brand, sim in zip(detections.xyxy, detections.brand, detections.sim, strict=True):
+    for i, ((x1, y1, x2, y2), brand) in enumerate(zip(detections.xyxy, detections.brand, strict=True)):
         colour = _colour(str(brand))
         p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
         cv2.rectangle(out, p1, p2, colour, thick)
         if show_labels:
-            label = str(brand) if np.isnan(sim) else f"{brand} {sim:.2f}"
+            label = box_label(detections, i)
             label = label.encode("ascii", "replace").decode()  # Hershey fonts draw ASCII only
             (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
             ty = p1[1] - 4 if p1[1] - th - 4 > 0 else p2[1] + th + 4
