@@ -79,6 +79,9 @@ assert min(f for f in FRAME_GRID if f) >= max(PROPOSAL_GRID)
 # top_k, 2026-12-01), so cached proposals of an older decoding are not reused
 PROPOSALS_VERSION = "v2"
 FA_TARGET = 0.02
+# the tuner aims this far under FA_TARGET on the tuning half: its chosen point met 2 % there but read 2.1-2.3 % on
+# the reporting half in session 18, a sampling gap of the same size
+TUNE_FA_TARGET = FA_TARGET - 0.002
 
 
 def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np.ndarray):
@@ -231,7 +234,7 @@ def with_frames(setups: list[list[Setup]], frame_score: float | None) -> list[li
 
 
 def tune(setups: list[list[Setup]], base: NamingDefaults, recall_slack: float = 0.01) -> NamingDefaults:
-    """Highest mean recall over registry sizes with false alarms <= 2 % at every size (tuning half); among the
+    """Highest mean recall over registry sizes with false alarms <= 1.8 % at every size (tuning half); among the
     settings within ``recall_slack`` of that recall, the highest mean mAP@0.5 (the ranking a report is read by:
     recall alone would trade it away for a point of recall by cutting the proposals)."""
     scored = []  # (within FA target, mean recall or -worst false alarms, mean mAP, settings)
@@ -242,7 +245,7 @@ def tune(setups: list[list[Setup]], base: NamingDefaults, recall_slack: float = 
             for mc in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
                 cand = replace(base, proposal_conf=pc, far=far, min_conf=mc, coef=coef, frame_score=fs)
                 ms = [pooled(group, cand) for group in framed]
-                ok = all(m["false_alarm"] <= FA_TARGET for m in ms)
+                ok = all(m["false_alarm"] <= TUNE_FA_TARGET for m in ms)
                 score = float(np.mean([m["recall"] for m in ms])) if ok else \
                     -float(np.max([m["false_alarm"] for m in ms]))
                 scored.append((ok, score, float(np.mean([m["map50"] for m in ms])), cand))
