@@ -24,7 +24,7 @@ def box_label(detections: Detections, i: int) -> str:
     """``brand 87%``: the region's confidence (for a named region the calibrated probability that the brand is
     right). Not the cosine similarity, which reads like one but is not (0.62 can be a sure match)."""
     brand = str(detections.brand[i])
-    return brand if brand == "unknown" else f"{brand} {detections.confidence[i]:.0%}"
+    return brand if brand == UNKNOWN else f"{brand} {detections.confidence[i]:.0%}"
 
 
 def annotate(image: np.ndarray, detections: Detections, show_labels: bool = True) -> np.ndarray:
