@@ -103,8 +103,8 @@ def train_embedder_cmd(
     max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
     size: int = typer.Option(128, help="Input size (square); the shipped embedder is trained at 128."),
-    max_margin: float = typer.Option(0.3, help="Largest margin around a rendered logo or real box, as a fraction "
-                                     "of its size per side (the pipeline embeds boxes without one)."),
+    max_margin: float = typer.Option(0.3, min=0.0, max=1.0, help="Largest margin around a rendered logo or real "
+                                     "box, as a fraction of its size per side (pipeline crops have none)."),
     backbone: str = typer.Option("mobilenet_v2", help="ImageNet backbone: mobilenet_v2 (shipped) or efficientnet-"
                                  "lite0/1/2 ([backbones] extra); an --init/--resume checkpoint's must match."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),

@@ -110,7 +110,8 @@ def test_embedder_card_states_the_code_default():
 
 
 @pytest.mark.parametrize("args", [["detect", "x.jpg", "--format", "xml"], ["detect", "x.jpg", "--registry", "/nope"],
-                                  ["detect"], ["detect", "x.jpg", "--min-sim", "abc"]])
+                                  ["detect"], ["detect", "x.jpg", "--min-sim", "abc"],
+                                  ["train", "embedder", "--max-margin", "-0.1"]])
 def test_usage_errors_exit_2_on_one_line(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 2

@@ -66,19 +66,61 @@ def fabric(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _shade(out, 1.0 + shade)
 
 
+def _bevel(mask: np.ndarray, width: float) -> np.ndarray:
+    """A rounded bevel: 0 outside ``mask``, rising over ``width`` pixels from its edge to a flat top of 1."""
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.sqrt(np.clip(dist / width, 0.0, 1.0))
+
+
+def _raised_part(rgba: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The part of a logo that stands out of its badge: the lighter or darker of its colours (Otsu), when it
+    has two; the whole logo otherwise (a solid shape is raised as a whole)."""
+    lum = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY)
+    values = lum[mask]
+    if values.size < 16 or values.std() < 20:
+        return mask
+    t, _ = cv2.threshold(values.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    part = mask & ((lum > t) if rng.random() < 0.5 else (lum <= t))
+    return part if part.sum() > 0.1 * mask.sum() else mask
+
+
 def chrome(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A car-emblem-like relief: the logo's alpha as a height map, lit from one side, in metal greys."""
+    """A chrome car emblem: the logo as bevelled metal that mirrors a sky-over-ground world.
+
+    The logo (or, inside a filled logo, its lighter or darker part, raised off a lower badge) becomes a height
+    map with rounded bevels; each pixel shows the environment in its reflected direction, a bright sky above a
+    dark ground with a sharp horizon, so bevels come out as the bright and dark bands real chrome shows, and
+    flat tops as one grey. Sometimes the badge keeps its paint (a blue oval, the quadrants of a roundel).
+    """
     alpha = rgba[..., 3].astype(np.float32) / 255.0
-    height = cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.02 * max(alpha.shape)))
+    mask = alpha > 0.5
+    size = float(max(alpha.shape))
+    width = rng.uniform(0.01, 0.04) * size + 1.0
+    raised = _raised_part(rgba, mask, rng) if rng.random() < 0.6 else mask
+    height = 0.5 * _bevel(mask, width) + 0.5 * _bevel(raised, width) if raised is not mask else _bevel(mask, width)
+    height = cv2.GaussianBlur(height, (0, 0), 0.6) * width * rng.uniform(0.6, 1.5)
+    yy, xx = np.mgrid[: alpha.shape[0], : alpha.shape[1]].astype(np.float32)
+    radius2 = ((xx - alpha.shape[1] / 2) ** 2 + (yy - alpha.shape[0] / 2) ** 2) / (size / 2) ** 2
+    height -= rng.uniform(0.0, 0.25) * size * radius2  # a domed badge: flat tops mirror a gradient, not one grey
     gy, gx = np.gradient(height)
-    angle = rng.uniform(0, 2 * np.pi)
-    relief = (gx * np.cos(angle) + gy * np.sin(angle)) * max(alpha.shape) * rng.uniform(0.3, 0.8)
-    h = alpha.shape[0]
-    sky = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.2, 0.6), h, dtype=np.float32)[:, None]  # reflection
-    grey = np.clip(sky + relief + 0.15 * (1 - height), 0, 1)
-    tint = rng.uniform(0.85, 1.0, 3).astype(np.float32)
+    norm = np.sqrt(gx**2 + gy**2 + 1.0)
+    nx, ny, nz = -gx / norm, -gy / norm, 1.0 / norm
+    rx, ry = 2 * nz * nx, 2 * nz * ny  # reflected view ray (viewer along +z), image y pointing down
+    tilt = rng.uniform(-0.5, 0.5)
+    up = -(ry * np.cos(tilt) + rx * np.sin(tilt)) + rng.uniform(-0.4, 0.4)
+    sky, ground = rng.uniform(0.7, 1.0), rng.uniform(0.03, 0.35)
+    world = ground + (sky - ground) / (1.0 + np.exp(-rng.uniform(6, 30) * up))
+    world += rng.uniform(0.0, 0.06) * np.sin(rng.uniform(4, 12) * up + rng.uniform(0, 2 * np.pi))  # surroundings
+    light = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.8, -0.2), 1.0])
+    light /= np.linalg.norm(light)
+    spec = np.clip(rx * light[0] + ry * light[1] + (2 * nz**2 - 1) * light[2], 0, 1) ** rng.uniform(20, 80)
+    grey = np.clip(world + rng.uniform(0.2, 0.6) * spec, 0, 1)
+    metal = grey[..., None] * rng.uniform(0.85, 1.0, 3).astype(np.float32) * 255
     out = rgba.copy()
-    out[..., :3] = np.clip(grey[..., None] * tint * 255, 0, 255).astype(np.uint8)
+    if raised is not mask and rng.random() < 0.4:  # the badge keeps its paint, lacquered
+        paint = rgba[..., :3].astype(np.float32) * rng.uniform(0.7, 1.0) + 25 * spec[..., None]
+        metal = np.where(raised[..., None], metal, paint)
+    out[..., :3] = np.clip(metal, 0, 255).astype(np.uint8)
     return out
 
 

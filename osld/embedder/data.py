@@ -94,6 +94,8 @@ class SampleRenderer:
 
     def __init__(self, backgrounds: Sequence[Path], size: int = 112, cache_limit: int = 12000,
                  max_margin: float = 0.3):
+        if not 0.0 <= max_margin <= 1.0:
+            raise ValueError(f"max_margin is a fraction of the logo size per side, 0 to 1; got {max_margin}")
         self.backgrounds = list(backgrounds)
         self.size = size
         self.max_margin = max_margin

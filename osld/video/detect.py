@@ -19,6 +19,7 @@ from typing import Any
 from osld.errors import ConfigError, OsldError
 from osld.output import ResultWriter, _repair_tail
 from osld.pipeline import Pipeline
+from osld.types import UNKNOWN
 from osld.video.source import Frame, VideoReadError, iter_frames, probe, sampled
 from osld.video.tracking import IouTracker
 
@@ -178,7 +179,7 @@ def detect_videos(pipe: Pipeline, videos: list[Path], writer: ResultWriter, fps:
             summary.frames += 1
             summary.boxes += len(rec["detections"])
             for d in rec["detections"]:
-                if d["brand"] != "unknown":
+                if d["brand"] != UNKNOWN:
                     summary.brands[d["brand"]] = summary.brands.get(d["brand"], 0) + 1
         bar.close()
     return summary

@@ -89,3 +89,33 @@ def test_synth_cli_empty_fraction(tmp_path, logo_png, scene_images, fraction, em
     labels = sorted((out / "labels").glob("*.txt"))
     assert len(labels) == 8
     assert all((p.stat().st_size == 0) == empty_expected for p in labels)
+
+
+def _badge() -> np.ndarray:
+    """A blue disc with a white bar across it: a two-colour logo like many car badges."""
+    yy, xx = np.mgrid[:96, :96]
+    logo = np.zeros((96, 96, 4), np.uint8)
+    logo[(xx - 48) ** 2 + (yy - 48) ** 2 < 40**2] = (30, 60, 200, 255)
+    logo[40:56, 20:77, :3] = 255
+    return logo
+
+
+def test_chrome_is_grey_metal_with_the_logo_in_relief():
+    import cv2
+
+    from osld.data.surfaces import chrome
+
+    logo = _badge()
+    inside = logo[..., 3] > 0
+    saturation, edge, flat = [], [], []
+    for seed in range(20):
+        out = chrome(logo, np.random.default_rng(seed))
+        assert out.shape == logo.shape and (out[..., 3] == logo[..., 3]).all()  # same silhouette
+        saturation.append(cv2.cvtColor(out[..., :3], cv2.COLOR_RGB2HSV)[..., 1][inside].mean())
+        grey = cv2.cvtColor(out[..., :3], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        gy, gx = np.gradient(grey)
+        magnitude = np.hypot(gx, gy)
+        edge.append(magnitude[38:42, 30:66].mean())  # across the bar's top edge, inside the disc
+        flat.append(magnitude[66:70, 40:56].mean())  # the disc's interior, far from any edge
+    assert np.median(saturation) < 60  # metal, not the blue paint (kept on some badges only)
+    assert np.mean(edge) > 2 * np.mean(flat)  # the bar stands out of the disc as a bevel

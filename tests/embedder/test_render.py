@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import pytest
 
 from osld.embedder.data import SampleRenderer
 
@@ -20,3 +21,9 @@ def test_real_box_margins_follow_max_margin(tmp_path):
     assert all(90 <= w <= 110 for w in tight), tight
     assert max(loose) > 115  # the default (-5 % to +25 % a side) reaches far wider crops
     assert np.mean(tight) < np.mean(loose)
+
+
+@pytest.mark.parametrize("max_margin", [-0.1, 1.5])
+def test_margin_outside_zero_to_one_is_refused(max_margin):
+    with pytest.raises(ValueError, match="max_margin"):
+        SampleRenderer([], max_margin=max_margin)
