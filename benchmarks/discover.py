@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from osld.data.images import load_image
-from osld.data.yolo import list_images, split_by_hash
+from osld.data.yolo import cxcywh_to_xyxy, list_images, read_brand_labels, split_by_hash
 from osld.discover import cluster
 from osld.embedder import load_embedder
 from osld.pipeline import MatchConfig, default_weights_dir
@@ -36,19 +36,13 @@ def crops_of(real: Path, split: str) -> tuple[list[np.ndarray], np.ndarray]:
         if split != "all":
             images = dict(zip(("train", "val"), split_by_hash(images, 0.2), strict=True))[split]
         for img in images:
-            lab = real / name / "labels_brand" / f"{img.stem}.txt"
-            if not lab.exists():
+            brand_boxes = read_brand_labels(img)
+            if not brand_boxes:
                 continue
             loaded = load_image(img)
-            w, h = loaded.width, loaded.height
-            for line in lab.read_text().split("\n"):
-                p = line.split()
-                if len(p) < 5:
-                    continue
-                cx, cy, bw, bh = (float(v) for v in p[-4:])
-                box = np.array([[(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]])
-                crops += match.crops(loaded.pixels, box)
-                labels.append(" ".join(p[:-4]))
+            for brand, cxcywh in brand_boxes:
+                crops += match.crops(loaded.pixels, cxcywh_to_xyxy(cxcywh[None], loaded.width, loaded.height))
+                labels.append(brand)
     return crops, np.array(labels)
 
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from osld.data.logos import normalize_brand  # noqa: E402
-from osld.data.yolo import cxcywh_to_xyxy, list_images, split_by_hash  # noqa: E402
+from osld.data.yolo import cxcywh_to_xyxy, list_images, read_brand_labels, split_by_hash  # noqa: E402
 from osld.types import Detections  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -33,14 +33,8 @@ def half(path: Path) -> str:
 
 
 def read_brand_boxes(root: Path, img: Path) -> list[tuple[str, np.ndarray]]:
-    lab = root / "labels_brand" / (img.stem + ".txt")
-    out = []
-    if lab.exists():
-        for line in lab.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 5:
-                out.append((normalize_brand(" ".join(parts[:-4])), np.array([float(v) for v in parts[-4:]])))
-    return out
+    """``read_brand_labels`` with brand names normalised like the logo catalogue's (``root``: the set's folder)."""
+    return [(normalize_brand(b), box) for b, box in read_brand_labels(root / "images" / img.name)]
 
 
 def brand_boxes_xyxy(boxes: list[tuple[str, np.ndarray]], w: int, h: int) -> np.ndarray:

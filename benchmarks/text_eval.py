@@ -24,7 +24,7 @@ import numpy as np
 import typer
 from PIL import Image
 
-from osld.data.yolo import list_images, split_by_hash
+from osld.data.yolo import cxcywh_to_xyxy, list_images, read_brand_labels, split_by_hash
 from osld.eval.metrics import box_iou, normalize_brand
 from osld.pipeline import Pipeline
 from osld.registry import validate_brand
@@ -43,13 +43,9 @@ def canonical(brand: str) -> str:
 
 def read_gt(img: Path) -> tuple[np.ndarray, list[str]]:
     w, h = Image.open(img).size
-    boxes, brands = [], []
-    for line in (img.parent.parent / "labels_brand" / f"{img.stem}.txt").read_text().splitlines():
-        b, cx, cy, bw, bh = line.split()[:5]
-        cx, cy, bw, bh = float(cx) * w, float(cy) * h, float(bw) * w, float(bh) * h
-        boxes.append([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
-        brands.append(canonical(b))
-    return np.array(boxes, np.float32).reshape(-1, 4), brands
+    labels = read_brand_labels(img)
+    boxes = cxcywh_to_xyxy(np.array([box for _, box in labels], np.float32).reshape(-1, 4), w, h)
+    return boxes, [canonical(b) for b, _ in labels]
 
 
 def build_registry(shared: Path, out: Path, n_distractors: int) -> tuple[list[Path], dict[str, str]]:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from osld.cli import app
 from osld.data.images import load_image
-from osld.data.yolo import list_images, split_by_hash
+from osld.data.yolo import cxcywh_to_xyxy, list_images, read_brand_labels, split_by_hash
 from osld.discover import cluster, load_regions
 from osld.discover.embeddings import save_regions
 from osld.pipeline import MatchConfig
@@ -30,20 +30,14 @@ def _invoke(args: list[str]):
     return result
 
 
-def _labelled(root: Path, images: list[Path]) -> list[tuple[Path, str, np.ndarray]]:
+def _labelled(images: list[Path]) -> list[tuple[Path, str, np.ndarray]]:
     """(image, brand, xyxy in original pixels) of every box in ``labels_brand/``."""
     out = []
     for img in images:
-        lab = root / "labels_brand" / f"{img.stem}.txt"
-        if not lab.exists():
-            continue
-        w, h = load_image(img).width, load_image(img).height
-        for line in lab.read_text().split("\n"):
-            parts = line.split()
-            if len(parts) >= 5:
-                cx, cy, bw, bh = (float(v) for v in parts[-4:])
-                out.append((img, " ".join(parts[:-4]),
-                            np.array([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])))
+        labels = read_brand_labels(img)
+        if labels:
+            loaded = load_image(img)
+            out += [(img, brand, cxcywh_to_xyxy(box[None], loaded.width, loaded.height)[0]) for brand, box in labels]
     return out
 
 
@@ -86,7 +80,7 @@ def real_collection(shipped_embedder):
     """Embeddings and brands of every labelled box in the validation images of the three real brand sets."""
     boxes = []
     for name in REAL_SETS:
-        boxes += _labelled(shared_path("real", name), _val_images(name))
+        boxes += _labelled(_val_images(name))
     crops, match = [], MatchConfig()  # crops as the pipeline embeds them
     for img, _, xyxy in boxes:
         crops += match.crops(load_image(img).pixels, xyxy[None])
@@ -134,7 +128,7 @@ def test_discover_add_then_detect_names_the_brand(tmp_path):
     root = shared_path("real", "tdtu")
     # the 10 photos with the largest tdtu logos: many of this set's logos are too small for today's detector
     area = Counter()
-    for img, _, xyxy in _labelled(root, list_images(root / "images")):
+    for img, _, xyxy in _labelled(list_images(root / "images")):
         area[img] = max(area[img], float(np.prod(xyxy[2:] - xyxy[:2])))
     tdtu = [img for img, _ in area.most_common(10)]
     photos = tmp_path / "photos"
@@ -153,7 +147,7 @@ def test_discover_add_then_detect_names_the_brand(tmp_path):
 
     # the cluster holding most detected tdtu logos
     gt = {photos / f"t{img.name}": [] for img in tdtu}
-    for img, _, xyxy in _labelled(root, tdtu):
+    for img, _, xyxy in _labelled(tdtu):
         gt[photos / f"t{img.name}"].append(xyxy)
     hits = Counter()
     for c in summary:

@@ -34,6 +34,26 @@ def read_yolo_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return cls, boxes
 
 
+def read_brand_labels(image_path: Path) -> list[tuple[str, np.ndarray]]:
+    """The brand boxes of an image in a real set with brand labels (``ROOT/labels_brand/STEM.txt`` beside
+    ``ROOT/images/``; one ``brand cx cy w h`` line per box, the brand possibly with spaces): ``(brand, normalized
+    cxcywh float64 (4,))`` per box, none when the file is missing."""
+    lab = image_path.parent.parent / "labels_brand" / f"{image_path.stem}.txt"
+    if not lab.exists():
+        return []
+    out = []
+    for line in lab.read_text().splitlines():
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        try:
+            box = np.array([float(v) for v in parts[-4:]])
+        except ValueError as e:
+            raise DatasetError(f"{lab}: malformed brand label line ({e})") from e
+        out.append((" ".join(parts[:-4]), box))
+    return out
+
+
 def cxcywh_to_xyxy(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     cx, cy, w, h = boxes.T
     return np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height],

@@ -19,7 +19,14 @@ from osld.data.augment import crop_to_alpha, photometric, random_warp, recolor
 from osld.data.images import load_image, load_rgba
 from osld.data.logos import CanonicalLogo, by_brand
 from osld.data.surfaces import print_on_surface
-from osld.data.yolo import cxcywh_to_xyxy, label_path_for, list_images, read_yolo_labels, split_by_hash
+from osld.data.yolo import (
+    cxcywh_to_xyxy,
+    label_path_for,
+    list_images,
+    read_brand_labels,
+    read_yolo_labels,
+    split_by_hash,
+)
 from osld.embedder.preprocess import to_input
 
 
@@ -70,19 +77,15 @@ def brand_crop_classes(root: Path, min_side: int = 16, split: str = "all", val_f
     if split != "all":
         images = dict(zip(("train", "val"), split_by_hash(images, val_fraction), strict=True))[split]
     for img_path in images:
-        lab = root / "labels_brand" / (img_path.stem + ".txt")
-        if not lab.exists():
+        labels = read_brand_labels(img_path)
+        if not labels:
             continue
         img = cv2.imread(str(img_path))
         if img is None:
             continue
         h, w = img.shape[:2]
-        for line in lab.read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 5:
-                continue
-            brand = " ".join(parts[:-4])
-            box = cxcywh_to_xyxy(np.array([[float(v) for v in parts[-4:]]], np.float32), w, h)[0]
+        for brand, cxcywh in labels:
+            box = cxcywh_to_xyxy(cxcywh[None].astype(np.float32), w, h)[0]  # float32: the crops of earlier sessions
             if min(box[2] - box[0], box[3] - box[1]) >= min_side:
                 by.setdefault(brand, []).append(Source(img_path, tuple(float(v) for v in box)))
     names = sorted(by)
