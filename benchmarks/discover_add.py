@@ -53,8 +53,8 @@ def main() -> None:
     brands = np.array([b for b, _, _ in items])
     vectors = {rule: emb.embed([cut(img, box) for _, img, box in items]) for rule, cut in RULES.items()}
     args.work.mkdir(parents=True, exist_ok=True)
-    dist_vecs, dist_brands = embed_registry(emb, {}, distractors(set(brands.tolist())),
-                                            args.work / f"distractors_{emb.fingerprint[:12]}.npz")
+    dist_vecs, dist_brands, dist_offsets = embed_registry(emb, {}, distractors(set(brands.tolist())),
+                                                          args.work / f"distractors_{emb.fingerprint[:12]}.npz")
     rows = []
     for k in (1, 3, 5):
         reg, query = [], []
@@ -68,7 +68,9 @@ def main() -> None:
             for with_distractors in (False, True):
                 db = np.concatenate([vectors[rule][reg]] + ([dist_vecs] if with_distractors else []))
                 labels = np.concatenate([brands[reg]] + ([dist_brands.astype(str)] if with_distractors else []))
-                r1 = float(np.mean(labels[np.argmax(q @ db.T, axis=1)] == brands[query]))
+                offsets = np.concatenate([np.zeros(len(reg), np.float32)] + ([dist_offsets] if with_distractors
+                                                                             else []))
+                r1 = float(np.mean(labels[np.argmax(q @ db.T + offsets[None], axis=1)] == brands[query]))
                 rows.append({"k": k, "rule": rule, "distractors": len(dist_vecs) if with_distractors else 0,
                              "brands": len(set(brands[reg].tolist())), "queries": len(query), "recall_at_1": r1})
     print("| crops registered per brand | brands / queries | registered crops cut by | R@1, those brands | "

@@ -84,11 +84,12 @@ FA_TARGET = 0.02
 TUNE_FA_TARGET = FA_TARGET - 0.002
 
 
-def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np.ndarray):
-    """Best brand, its similarity and the margin to the best other brand, per region."""
+def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np.ndarray, offsets: np.ndarray):
+    """Best brand, its similarity and the margin to the best other brand, per region (row ``offsets`` added to
+    the similarities, as the registry's search adds them)."""
     if len(emb) == 0:
         return np.zeros(0, object), np.zeros(0, np.float32), np.zeros(0, np.float32)
-    per_brand = np.maximum.reduceat(emb @ vectors.T, starts, axis=1)
+    per_brand = np.maximum.reduceat(emb @ vectors.T + offsets[None], starts, axis=1)
     top = np.argsort(-per_brand, axis=1)[:, :2]
     s1 = np.take_along_axis(per_brand, top[:, :1], 1)[:, 0]
     s2 = np.take_along_axis(per_brand, top[:, 1:2], 1)[:, 0] if per_brand.shape[1] > 1 else np.zeros_like(s1)
@@ -98,18 +99,19 @@ def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np
 class Setup:
     """One registry size: its matches for every photo, its calibration, and the ground truth it implies."""
 
-    def __init__(self, size: int, registered: list[str], vectors: np.ndarray, brands: np.ndarray, photos: list[dict],
-                 gt: dict[str, list[tuple[str, np.ndarray]]], neg_paths: set[str], embedder, cache_dir: Path):
+    def __init__(self, size: int, registered: list[str], vectors: np.ndarray, brands: np.ndarray, offsets: np.ndarray,
+                 photos: list[dict], gt: dict[str, list[tuple[str, np.ndarray]]], neg_paths: set[str], embedder,
+                 cache_dir: Path):
         self.size = size
         sel = np.isin(brands, registered)
         order = np.argsort(brands[sel], kind="stable")
-        v, b = vectors[sel][order], brands[sel][order]
+        v, b, off = vectors[sel][order], brands[sel][order], offsets[sel][order]
         names, starts = np.unique(b, return_index=True)
-        self.calibration = calibrate(v, b, embedder, cache_dir)
+        self.calibration = calibrate(v, b, embedder, cache_dir, off)
         reg = set(registered)
         self.rows = []
         for p in photos:
-            brand, sim, margin = best_two(p["emb"], v, starts, names)
+            brand, sim, margin = best_two(p["emb"], v, starts, names, off)
             boxes = [(br, bx) for br, bx in gt.get(p["path"], []) if br in reg]
             has_any = bool(gt.get(p["path"]))
             negative = p["path"] in neg_paths or (has_any and not boxes)
@@ -301,7 +303,7 @@ def main() -> None:
     evaluated = sorted({b for boxes in gt.values() for b, _ in boxes} & set(crops))
     order = sorted(evaluated, key=lambda b: hashlib.sha1(b.encode()).hexdigest())
     extra = distractors(set(crops))[: max(SIZES) - len(evaluated)]
-    vectors, brands = embed_registry(emb, {b: crops[b] for b in evaluated}, extra,
+    vectors, brands, offsets = embed_registry(emb, {b: crops[b] for b in evaluated}, extra,
                                      work / f"registry_{emb.fingerprint[:12]}.npz")  # detector-independent
     pipe = Pipeline(det, emb, None, match)
     photos = photo_detections(pipe, val_photos + bg, work / f"photos_{PROPOSALS_VERSION}_md{args.max_det}_"
@@ -318,7 +320,7 @@ def main() -> None:
             groups = [order[i: i + size] for i in range(0, len(order) - size + 1, size)]
         else:
             groups = [evaluated + [b for b, _ in extra[: size - len(evaluated)]]]
-        setups.append([Setup(size, g, vectors, brands, photos, gt, neg_paths, emb, work) for g in groups])
+        setups.append([Setup(size, g, vectors, brands, offsets, photos, gt, neg_paths, emb, work) for g in groups])
         print(f"registry {size} ({len(groups)}x): calibrated accept_sim(far=0.01) = "
               f"{np.mean([accept_threshold(s.calibration, 0.01, 0.0) for s in setups[-1]]):.3f}", file=sys.stderr)
 

@@ -109,39 +109,49 @@ def distractors(exclude: set[str]) -> list[tuple[str, Path]]:
 
 
 def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str, Path]], cache: Path
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (vectors, brand per row): real crops embedded once, canonical PNGs as the registry's variants."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (vectors, brand per row, score offset per row): real crops embedded once, canonical PNGs as the
+    registry's variants (``osld.embedder.preprocess``), each row's offset as the registry's search adds it."""
     from osld.data.images import load_rgba
-    from osld.embedder.preprocess import canonical_variants
+    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, flatten_alpha
 
+    # distractors: the plain variant on white and the penalised ones, not the other plain composites (a third of
+    # the embedding time on a shared CPU; their best match is nearly always the white one)
+    distractor_variants = [v for v in CANONICAL_VARIANTS if v == CANONICAL_VARIANTS[0] or v in VARIANT_PENALTY]
     items = [(b, p) for b, ps in crops.items() for p in ps] + extra
-    # the cache is named by what it holds, so a change of the evaluated brands or distractors is never served stale
-    cache = cache.with_name(f"{cache.stem}_{hashlib.sha1(repr(items).encode()).hexdigest()[:8]}{cache.suffix}")
+    # the cache is named by what it holds, so a change of brands, distractors or variants is never served stale
+    key = repr((items, CANONICAL_VARIANTS, distractor_variants, sorted(VARIANT_PENALTY.items())))
+    cache = cache.with_name(f"{cache.stem}_{hashlib.sha1(key.encode()).hexdigest()[:8]}{cache.suffix}")
     if cache.exists():
         z = np.load(cache, allow_pickle=True)
-        return z["vectors"], z["brands"]
+        return z["vectors"], z["brands"], z["offsets"]
     n_crops = len(items) - len(extra)
-    vecs, brands = [], []
+    vecs, brands, offsets = [], [], []
     for start in range(0, len(items), 64):
         chunk = items[start: start + 64]
         imgs, owners = [], []
         for i, (b, p) in enumerate(chunk):
             try:
-                # distractors: the first canonical variant only (on white): a third of the embedding time on a
-                # shared CPU; the evaluated brands' real crops are opaque and embedded once anyway
-                v = canonical_variants(load_rgba(p))[: 1 if start + i >= n_crops else None]
+                rgba = load_rgba(p)
             except Exception as e:  # noqa: BLE001 - one bad catalogue file must not stop the benchmark
                 print(f"skip {p}: {e}", file=sys.stderr)
                 continue
-            imgs.extend(v)
-            owners.extend([b] * len(v))
+            if rgba[..., 3].min() >= 250:  # opaque (the evaluated brands' real crops): embedded once
+                imgs.append(np.ascontiguousarray(rgba[..., :3]))
+                offsets.append(0.0)
+                owners.append(b)
+                continue
+            variants = CANONICAL_VARIANTS if start + i < n_crops else distractor_variants
+            imgs.extend(flatten_alpha(rgba, v) for v in variants)
+            offsets.extend(-VARIANT_PENALTY.get(v, 0.0) for v in variants)
+            owners.extend([b] * len(variants))
         vecs.append(embedder.embed(imgs))
         brands.extend(owners)
         print(f"\rregistry embeddings {start + len(chunk)}/{len(items)}", end="", file=sys.stderr)
     print(file=sys.stderr)
-    vectors, brands_arr = np.concatenate(vecs), np.array(brands, object)
-    np.savez(cache, vectors=vectors, brands=brands_arr)
-    return vectors, brands_arr
+    vectors, brands_arr, offsets_arr = np.concatenate(vecs), np.array(brands, object), np.array(offsets, np.float32)
+    np.savez(cache, vectors=vectors, brands=brands_arr, offsets=offsets_arr)
+    return vectors, brands_arr, offsets_arr
 
 
 def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:

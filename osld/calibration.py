@@ -161,22 +161,24 @@ def negative_embeddings(embedder: Any, cache_dir: Path | None = None) -> tuple[n
 
 
 def impostor_scores(vectors: np.ndarray, row_brands: np.ndarray, neg_emb: np.ndarray,
-                    neg_brands: list[str | None]) -> np.ndarray:
+                    neg_brands: list[str | None], row_offsets: np.ndarray | None = None) -> np.ndarray:
     """Best similarity of each negative to the registry, excluding a negative whose own brand is registered
-    (it is then a genuine match, not an impostor)."""
+    (it is then a genuine match, not an impostor); ``row_offsets`` as the search adds them."""
     if len(vectors) == 0 or len(neg_emb) == 0:
         return np.zeros(0, np.float32)
     registered = {_key(str(b)) for b in set(row_brands.tolist())}
     keep = np.array([b is None or _key(b) not in registered for b in neg_brands], bool)
     sims = neg_emb[keep] @ np.asarray(vectors, np.float32).T
+    if row_offsets is not None:
+        sims += row_offsets[None]
     return sims.max(axis=1).astype(np.float32) if sims.size else np.zeros(0, np.float32)
 
 
-def calibrate(vectors: np.ndarray, row_brands: np.ndarray, embedder: Any, cache_dir: Path | None = None
-              ) -> dict[str, Any]:
+def calibrate(vectors: np.ndarray, row_brands: np.ndarray, embedder: Any, cache_dir: Path | None = None,
+              row_offsets: np.ndarray | None = None) -> dict[str, Any]:
     """The manifest's ``calibration`` entry for a registry: its impostor similarities, highest first."""
     neg_emb, neg_brands = negative_embeddings(embedder, cache_dir)
-    scores = np.sort(impostor_scores(vectors, row_brands, neg_emb, neg_brands))[::-1]
+    scores = np.sort(impostor_scores(vectors, row_brands, neg_emb, neg_brands, row_offsets))[::-1]
     return {"version": CALIBRATION_VERSION, "embedder": embedder.fingerprint, "n_impostors": int(len(scores)),
             "impostor_sims": [round(float(s), 5) for s in scores]}
 

@@ -100,7 +100,7 @@ def test_registry_manifest_holds_calibration(tmp_path, shipped_embedder, logo_pn
     assert calib["embedder"] == shipped_embedder.fingerprint and calib["n_impostors"] == len(negative_files())
     assert reg.calibration == calib
     # the stored statistic is what calibrate() computes for these vectors
-    again = calibrate(reg.vectors, reg.row_brands, shipped_embedder, reg.index_dir)
+    again = calibrate(reg.vectors, reg.row_brands, shipped_embedder, reg.index_dir, reg.row_offsets)
     assert again["impostor_sims"] == calib["impostor_sims"]
 
 

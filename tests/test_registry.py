@@ -139,3 +139,43 @@ def test_pipeline_refuses_a_registry_indexed_by_another_embedder(tmp_path, count
     counting.fingerprint = "another-model"
     with pytest.raises(RegistryMismatchError, match="embedder"):
         Pipeline(detector=None, embedder=shipped_embedder, registry=Registry(tmp_path / "reg", counting))
+
+
+def test_variant_rows_lose_their_penalty_in_search():
+    import faiss
+
+    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, variant_offsets
+    from osld.registry.search import search_brands
+
+    n_var = len(CANONICAL_VARIANTS)
+    chrome_row = CANONICAL_VARIANTS.index("chrome")
+    offsets = variant_offsets([n_var, 1])  # a transparent logo of brand a, an opaque image of brand b
+    assert offsets.shape == (n_var + 1,) and offsets[chrome_row] == -VARIANT_PENALTY["chrome"]
+    assert (np.delete(offsets, chrome_row) == 0).all()
+
+    vectors = np.eye(n_var + 1, 16, dtype=np.float32)  # orthonormal rows
+    # a query closest to brand a's chrome row (cos 0.72), and to brand b's image by 0.03 less
+    query = (np.cos(0.764) * vectors[chrome_row] + np.sin(0.764) * vectors[n_var]).astype(np.float32)
+    index = faiss.IndexFlatIP(16)
+    index.add(vectors)
+    brands = np.array(["a"] * n_var + ["b"], object)
+    paths = ["a/logo.png"] * n_var + ["b/photo.jpg"]
+    sims = vectors @ query
+    assert sims[chrome_row] > sims[n_var] > sims[chrome_row] - VARIANT_PENALTY["chrome"]
+    plain = search_brands(index, vectors, brands, paths, query[None], 2, None, False, True)[0]
+    assert plain[0].brand == "a"
+    ranked = search_brands(index, vectors, brands, paths, query[None], 2, None, False, True, offsets)[0]
+    assert ranked[0].brand == "b" and ranked[0].sim == pytest.approx(sims[n_var], abs=1e-5)
+
+
+def test_chrome_variant_is_a_grey_badge_on_a_dark_margin(logo_png):
+    import cv2
+
+    from osld.data.images import load_rgba
+    from osld.embedder.preprocess import CHROME_BACKGROUND, flatten_alpha
+
+    rgb = flatten_alpha(load_rgba(logo_png(1)), "chrome")
+    assert rgb.dtype == np.uint8 and rgb.shape[2] == 3
+    assert (rgb[0] == int(CHROME_BACKGROUND)).all()  # the margin
+    assert np.array_equal(rgb, flatten_alpha(load_rgba(logo_png(1)), "chrome"))  # one fixed rendering
+    assert cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean() < 60

@@ -13,8 +13,9 @@ On-disk format (the one place it is described)::
     <registry>/.osld/lock             file lock held while brand folders or the index are written
 
 Each transparent canonical PNG is embedded as the variants in ``osld.embedder.preprocess.CANONICAL_VARIANTS``
-(composited on white, on black, and as grey on white), so that a logo printed in any colour on any background
-has a close neighbour; an opaque image is embedded once. The index is brought up to date on every use: only new
+(composited on white, on black, as grey on white, and as a chrome badge), so that a logo printed in any colour on
+any background, or cast in metal, has a close neighbour; an opaque image is embedded once. A match to the chrome
+row counts ``VARIANT_PENALTY`` less (``Registry.row_offsets``). The index is brought up to date on every use: only new
 or changed files (size/mtime, then content hash) are embedded, deleted files drop out, and an index built by a
 different embedder is rebuilt from scratch. Every file is written to a temporary name and renamed, the manifest
 last; on load ``vectors.npy``'s shape and checksum and ``index.faiss``'s checksum are checked against the

@@ -18,8 +18,10 @@ class Match:
 
 
 def search_brands(index, vectors: np.ndarray, row_brands: np.ndarray, row_paths: list[str], emb: np.ndarray, k: int,
-                  rows: int | None, binary: bool, rescore: bool) -> list[list[Match]]:
-    """Top-``k`` brands per query row of ``emb`` (see ``Registry.search``)."""
+                  rows: int | None, binary: bool, rescore: bool, row_offsets: np.ndarray | None = None
+                  ) -> list[list[Match]]:
+    """Top-``k`` brands per query row of ``emb`` (see ``Registry.search``); ``row_offsets`` (one per row, <= 0)
+    are added to a row's similarity before ranking (``osld.embedder.preprocess.VARIANT_PENALTY``)."""
     emb = np.ascontiguousarray(emb, np.float32)
     if emb.ndim != 2 or emb.shape[1] != vectors.shape[1]:
         raise RegistryMismatchError(f"query embeddings have shape {emb.shape}; registry dim is "
@@ -40,6 +42,10 @@ def search_brands(index, vectors: np.ndarray, row_brands: np.ndarray, row_paths:
                 sims = np.cos(np.pi * hamming.astype(np.float32) / vectors.shape[1])
         else:
             sims, idx = index.search(emb, n_rows)
+    if row_offsets is not None and row_offsets.any():
+        sims = sims + np.where(idx >= 0, row_offsets[np.maximum(idx, 0)], 0.0)
+        order = np.argsort(-sims, axis=1, kind="stable")
+        idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
     results = []
     for srow, irow in zip(sims, idx, strict=True):
         best: dict[str, Match] = {}

@@ -16,7 +16,7 @@ from osld._onnx import file_sha256
 from osld.calibration import calibrate, calibration_current
 from osld.data.images import load_rgba
 from osld.embedder import Embedder
-from osld.embedder.preprocess import CANONICAL_VARIANTS, canonical_variants
+from osld.embedder.preprocess import CANONICAL_VARIANTS, canonical_variants, variant_offsets
 from osld.errors import ConfigError, ImageReadError, RegistryError
 from osld.registry.index import load_flat_index, read_index, write_index
 from osld.registry.lock import INDEX_DIR, check_writable_layout, registry_lock
@@ -60,6 +60,7 @@ class Registry:
         self._vectors: np.ndarray | None = None
         self._row_paths: list[str] = []
         self._row_brands: np.ndarray = np.zeros(0, object)
+        self._row_offsets: np.ndarray = np.zeros(0, np.float32)  # osld.embedder.preprocess.variant_offsets
         self._index = None
         self._synced_state: tuple | None = None
         self.calibration: dict | None = None  # impostor similarities for the accept threshold, set by sync
@@ -292,7 +293,8 @@ class Registry:
             calib = None if changed else manifest.get("calibration")
             if not calibration_current(calib, embedder):  # impostor statistics of this registry (osld.calibration)
                 brands = np.array([e["path"].split("/", 1)[0] for e in out_entries for _ in range(e["rows"])], object)
-                calib = calibrate(all_vectors, brands, embedder, self.index_dir)
+                calib = calibrate(all_vectors, brands, embedder, self.index_dir,
+                                  variant_offsets(e["rows"] for e in out_entries))
                 changed = True
             if changed:
                 index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants, calib)
@@ -344,6 +346,7 @@ class Registry:
 
         self._vectors = np.ascontiguousarray(vectors, np.float32)
         self._row_paths = [e["path"] for e in entries for _ in range(e["rows"])]
+        self._row_offsets = variant_offsets(e["rows"] for e in entries)
         # NFC: a folder created by hand on macOS has a decomposed name; results show the composed one
         self._row_brands = np.array([unicodedata.normalize("NFC", p.split("/", 1)[0]) for p in self._row_paths],
                                     dtype=object)
@@ -376,6 +379,12 @@ class Registry:
         return self._row_brands
 
     @property
+    def row_offsets(self) -> np.ndarray:
+        """Per row, what a match to it loses in search (``osld.embedder.preprocess.VARIANT_PENALTY``)."""
+        self._ensure_synced()
+        return self._row_offsets
+
+    @property
     def row_paths(self) -> list[str]:
         self._ensure_synced()
         return self._row_paths
@@ -396,4 +405,4 @@ class Registry:
         if refresh or self._index is None:
             self._ensure_synced()
         return search_brands(self._index, self._vectors, self._row_brands, self._row_paths, emb, k, rows,
-                             self.binary, self.rescore)
+                             self.binary, self.rescore, self._row_offsets)
