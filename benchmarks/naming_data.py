@@ -113,7 +113,7 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
     """Rows (vectors, brand per row, score offset per row): real crops embedded once, canonical PNGs as the
     registry's variants (``osld.embedder.preprocess``), each row's offset as the registry's search adds it."""
     from osld.data.images import load_rgba
-    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, flatten_alpha
+    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, canonical_variants
 
     # distractors: the plain variant on white and the penalised ones, not the other plain composites (a third of
     # the embedding time on a shared CPU; their best match is nearly always the white one)
@@ -131,20 +131,15 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
         chunk = items[start: start + 64]
         imgs, owners = [], []
         for i, (b, p) in enumerate(chunk):
+            variants = CANONICAL_VARIANTS if start + i < n_crops else distractor_variants
             try:
-                rgba = load_rgba(p)
+                v = canonical_variants(load_rgba(p), variants)  # an opaque image (a real crop): itself, once
             except Exception as e:  # noqa: BLE001 - one bad catalogue file must not stop the benchmark
                 print(f"skip {p}: {e}", file=sys.stderr)
                 continue
-            if rgba[..., 3].min() >= 250:  # opaque (the evaluated brands' real crops): embedded once
-                imgs.append(np.ascontiguousarray(rgba[..., :3]))
-                offsets.append(0.0)
-                owners.append(b)
-                continue
-            variants = CANONICAL_VARIANTS if start + i < n_crops else distractor_variants
-            imgs.extend(flatten_alpha(rgba, v) for v in variants)
-            offsets.extend(-VARIANT_PENALTY.get(v, 0.0) for v in variants)
-            owners.extend([b] * len(variants))
+            imgs.extend(v)
+            offsets.extend([-VARIANT_PENALTY.get(n, 0.0) for n in variants] if len(v) == len(variants) else [0.0])
+            owners.extend([b] * len(v))
         vecs.append(embedder.embed(imgs))
         brands.extend(owners)
         print(f"\rregistry embeddings {start + len(chunk)}/{len(items)}", end="", file=sys.stderr)
