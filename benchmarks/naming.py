@@ -284,7 +284,7 @@ def main() -> None:
     emb = load_embedder(args.weights / "embedder.onnx")
     tag = hashlib.sha256((det.fingerprint if hasattr(det, "fingerprint") else
                           hashlib.sha256((args.weights / "detector.onnx").read_bytes()).hexdigest())
-                         .encode() + emb.fingerprint.encode()).hexdigest()[:12]
+                         .encode() + emb.fingerprint.encode() + f"@{det.imgsz}".encode()).hexdigest()[:12]
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
 
