@@ -113,7 +113,7 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
     """Rows (vectors, brand per row, score offset per row): real crops embedded once, canonical PNGs as the
     registry's variants (``osld.embedder.preprocess``), each row's offset as the registry's search adds it."""
     from osld.data.images import load_rgba
-    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, canonical_variants
+    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, canonical_variants, variant_offsets
 
     # distractors: the plain variant on white and the penalised ones, not the other plain composites (a third of
     # the embedding time on a shared CPU; their best match is nearly always the white one)
@@ -138,13 +138,13 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
                 print(f"skip {p}: {e}", file=sys.stderr)
                 continue
             imgs.extend(v)
-            offsets.extend([-VARIANT_PENALTY.get(n, 0.0) for n in variants] if len(v) == len(variants) else [0.0])
+            offsets.append(variant_offsets([len(v)], variants))
             owners.extend([b] * len(v))
         vecs.append(embedder.embed(imgs))
         brands.extend(owners)
         print(f"\rregistry embeddings {start + len(chunk)}/{len(items)}", end="", file=sys.stderr)
     print(file=sys.stderr)
-    vectors, brands_arr, offsets_arr = np.concatenate(vecs), np.array(brands, object), np.array(offsets, np.float32)
+    vectors, brands_arr, offsets_arr = np.concatenate(vecs), np.array(brands, object), np.concatenate(offsets)
     np.savez(cache, vectors=vectors, brands=brands_arr, offsets=offsets_arr)
     return vectors, brands_arr, offsets_arr
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -81,10 +81,11 @@ def _margin(rgb: np.ndarray, bg: float, frac: float = 0.08) -> np.ndarray:
     return cv2.copyMakeBorder(rgb, m, m, m, m, cv2.BORDER_CONSTANT, value=(int(bg),) * 3)
 
 
-def variant_offsets(rows_per_image: Iterable[int]) -> np.ndarray:
+def variant_offsets(rows_per_image: Iterable[int], variants: Sequence[str] = CANONICAL_VARIANTS) -> np.ndarray:
     """Per registry row, what a match to it loses (``-VARIANT_PENALTY``; 0 for a plain variant or an opaque image,
-    which is embedded once), for images embedded as ``rows_per_image`` consecutive rows each."""
-    one = np.array([-VARIANT_PENALTY.get(v, 0.0) for v in CANONICAL_VARIANTS], np.float32)
+    which is embedded once), for images embedded by ``canonical_variants(..., variants)`` as ``rows_per_image``
+    consecutive rows each."""
+    one = np.array([-VARIANT_PENALTY.get(v, 0.0) for v in variants], np.float32)
     return np.concatenate([one if n == len(one) else np.zeros(n, np.float32) for n in rows_per_image] or
                           [np.zeros(0, np.float32)])
 
