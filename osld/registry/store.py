@@ -30,6 +30,15 @@ REGISTRY_LAYOUT = ("a registry is a folder with one sub-folder of logo images pe
                    "(<registry>/<brand>/<logo>.png)")
 
 
+def _row_layout(entries: list[dict]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per index row: the image path, its brand and its score offset (``variant_offsets``), from the manifest
+    entries (``rows`` rows each, in row order)."""
+    paths = [e["path"] for e in entries for _ in range(e["rows"])]
+    # NFC: a folder created by hand on macOS has a decomposed name; results show the composed one
+    brands = np.array([unicodedata.normalize("NFC", p.split("/", 1)[0]) for p in paths], dtype=object)
+    return paths, brands, variant_offsets(e["rows"] for e in entries)
+
+
 class Registry:
     """A folder of canonical logos and its faiss index.
 
@@ -292,9 +301,8 @@ class Registry:
             changed = manifest is None or metadata_changed or any(stats[k] for k in ("added", "changed", "removed"))
             calib = None if changed else manifest.get("calibration")
             if not calibration_current(calib, embedder):  # impostor statistics of this registry (osld.calibration)
-                brands = np.array([e["path"].split("/", 1)[0] for e in out_entries for _ in range(e["rows"])], object)
-                calib = calibrate(all_vectors, brands, embedder, self.index_dir,
-                                  variant_offsets(e["rows"] for e in out_entries))
+                _, brands, offsets = _row_layout(out_entries)
+                calib = calibrate(all_vectors, brands, embedder, self.index_dir, offsets)
                 changed = True
             if changed:
                 index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants, calib)
@@ -345,11 +353,7 @@ class Registry:
         import faiss
 
         self._vectors = np.ascontiguousarray(vectors, np.float32)
-        self._row_paths = [e["path"] for e in entries for _ in range(e["rows"])]
-        self._row_offsets = variant_offsets(e["rows"] for e in entries)
-        # NFC: a folder created by hand on macOS has a decomposed name; results show the composed one
-        self._row_brands = np.array([unicodedata.normalize("NFC", p.split("/", 1)[0]) for p in self._row_paths],
-                                    dtype=object)
+        self._row_paths, self._row_brands, self._row_offsets = _row_layout(entries)
         if self.binary:
             index = faiss.IndexBinaryFlat(self._vectors.shape[1])
             index.add(np.packbits(self._vectors > 0, axis=1))
