@@ -53,6 +53,10 @@ class NamingDefaults:
         frame_score: the detector score given to the whole image as one more region, added when no detected box
             covers it (IoU < 0.5): a logo that fills the frame (a close-up, a product shot, a logo crop) is then
             matched even when the detector misses it, and named only on strong match evidence. None: off.
+        min_side_px: a region whose shorter side is under this many pixels (of the image as the pipeline decodes
+            it) is not embedded, so never named: scaled up to the embedder's input, such a crop is a blur that
+            matches logos of simple shapes (session 22: a green blob named as a circle logo at 0.71). 0: only
+            ``MatchConfig.min_crop_px`` applies.
     """
 
     proposal_conf: float = 0.02
@@ -62,6 +66,7 @@ class NamingDefaults:
     floor_sim: float = 0.45
     coef: tuple[float, float, float, float] = (0.8, 10.5, 4.3, -8.4)  # as tuned for the weights of 2026-11-30
     frame_score: float | None = None
+    min_side_px: int = 0
 
     @classmethod
     def load(cls, weights_dir: str | Path | None) -> NamingDefaults:

@@ -58,7 +58,8 @@ class MatchConfig:
         border_pad: fraction of the box size added, in replicated border pixels, on a box side that lies on the
             image border: a frame-filling or cut-off logo then gets the plain margin canonical images have
             (car-emblem close-ups: mAP@0.5 +1 to +7 points).
-        min_crop_px: boxes smaller than this (either side, in original pixels) are kept but not embedded.
+        min_crop_px: boxes smaller than this (either side, in the pixels of the image as decoded) are kept but
+            not embedded; ``NamingDefaults.min_side_px`` may raise it.
         frame_score: overrides ``NamingDefaults.frame_score`` (the whole image as one more region); 0 turns it off.
     """
 
@@ -230,9 +231,10 @@ class Pipeline:
                 frame_rows = [len(f) > len(d) for f, d in zip(framed, dets, strict=True)]
                 dets = framed
         crops, owners = [], []
+        min_side = max(self.match.min_crop_px, self.naming.min_side_px)
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
             sizes = det.xyxy[:, 2:] - det.xyxy[:, :2]
-            ok = np.nonzero((sizes >= self.match.min_crop_px).all(axis=1))[0]
+            ok = np.nonzero((sizes >= min_side).all(axis=1))[0]
             crops.extend(self.match.crops(img, det.xyxy[ok]))
             owners.extend((i, int(j)) for j in ok)
         if not crops:

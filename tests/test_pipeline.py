@@ -154,6 +154,25 @@ def test_every_result_has_one_embedding_row_per_box(pipe):
         assert np.allclose(np.linalg.norm(d.emb[~small], axis=1), 1, atol=1e-3)
 
 
+def test_naming_min_side_leaves_smaller_regions_unnamed(pipe, results):
+    """``NamingDefaults.min_side_px`` raises the embedding floor: a named logo under it becomes unknown, a larger
+    one keeps its brand."""
+    from dataclasses import replace
+
+    stem, det = next((s, r.detections) for s, r in sorted(results.items())
+                     if len(r.detections) and r.detections.is_known.any() and r.image is None)
+    named = det[det.is_known]
+    sides = (named.xyxy[:, 2:] - named.xyxy[:, :2]).min(axis=1)
+    cut = int(sides.min()) + 1
+    path = DEMO / "images" / results[stem].path.name
+    strict = Pipeline(pipe.detector, pipe.embedder, pipe.registry, naming=replace(pipe.naming, min_side_px=cut))
+    after = strict(path)
+    assert not any(b == named.brand[sides.argmin()] and (xy[2:] - xy[:2]).min() < cut
+                   for b, xy in zip(after.brand, after.xyxy, strict=True))
+    big = set(named.brand[sides >= cut])
+    assert big <= set(after.brand)
+
+
 def test_array_input_and_no_registry(pipe):
     img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(DEMO / "images" / "composite_1.jpg"))
     bare = Pipeline(pipe.detector, pipe.embedder, registry=None)
