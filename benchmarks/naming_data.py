@@ -171,3 +171,38 @@ def photo_detections(pipe, photos: list[Path], cache: Path) -> list[dict]:
         print(file=sys.stderr)
         np.savez(cache, items=np.array(list(done.values()), dtype=object))
     return [done[str(p)] for p in photos]
+
+
+def write_false_names(out_dir: Path, stem: str, found: list[tuple[str, np.ndarray, str, float, float]],
+                      title: str, limit: int = 60) -> None:
+    """``stem.csv`` (every false name) and ``stem.png`` (a contact sheet of the first ``limit``, each tile
+    captioned with its brand and similarity): to look at what the embedder mistakes for a registered logo."""
+    import csv
+
+    import cv2
+
+    from osld._io import atomic_write_bytes
+    from osld.data.images import load_image
+    from osld.discover.report import contact_sheet
+    from osld.pipeline import MatchConfig
+
+    found = sorted(found, key=lambda f: -f[4])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / f"{stem}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["photo", "x1", "y1", "x2", "y2", "brand", "similarity", "confidence"])
+        w.writerows([p, *(round(float(v), 1) for v in box), b, round(s, 4), round(c, 4)] for p, box, b, s, c in found)
+    tiles = []
+    for path, box, brand, sim, _ in found[:limit]:
+        loaded = load_image(path)
+        crop = MatchConfig().crops(loaded.pixels, box[None] * loaded.scale)[0]
+        k = 104 / max(crop.shape[:2])
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k))))
+        tile = np.full((128, 128, 3), 255, np.uint8)  # the crop over a caption, one contact-sheet tile
+        tile[: crop.shape[0], (128 - crop.shape[1]) // 2:][:, : crop.shape[1]] = crop
+        cv2.putText(tile, f"{brand[:12]} {sim:.2f}", (2, 122), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (200, 0, 0), 1,
+                    cv2.LINE_AA)
+        tiles.append(tile)
+    sheet = contact_sheet(tiles, title)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    atomic_write_bytes(out_dir / f"{stem}.png", png.tobytes())
