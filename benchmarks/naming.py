@@ -297,14 +297,16 @@ def tune(setups: list[list[Setup]], base: NamingDefaults, recall_slack: float = 
     settings within ``recall_slack`` of that recall, the highest mean mAP@0.5 (the ranking a report is read by:
     recall alone would trade it away for a point of recall by cutting the proposals). Returns the setting and its
     mean recall, None when no setting meets the false-alarm target."""
-    best, ok, score, map50 = _search(setups, replace(base, min_side_px=0), recall_slack)
-    # then the smallest region that may be named: its false alarms (blurred blobs, thin strips) let a looser
-    # far / min_conf through; the detector-side fields stay (a full grid per size would take 4x as long)
-    for px in MIN_SIDE_GRID:
-        cand = _search(with_min_side(setups, px), replace(best, min_side_px=px), recall_slack,
-                       frame_score=best.frame_score, proposal_conf=best.proposal_conf, coef=best.coef)
-        if (cand[1], cand[2], cand[3]) > (ok, score + recall_slack, map50):  # worth it: clearly more recall
-            best, ok, score, map50 = cand
+    first = _search(setups, replace(base, min_side_px=0), recall_slack)
+    # then the smallest region that may be named: without the false alarms of blurred blobs, a looser far /
+    # min_conf may pass; the detector-side fields stay (the full grid per size would take 4x as long). The same
+    # rule picks among these: highest recall within the FA target, then mAP within recall_slack of it
+    found = [first] + [_search(with_min_side(setups, px), replace(first[0], min_side_px=px), recall_slack,
+                               frame_score=first[0].frame_score, proposal_conf=first[0].proposal_conf,
+                               coef=first[0].coef) for px in MIN_SIDE_GRID]
+    pool = [c for c in found if c[1]] or found
+    top = max(c[2] for c in pool)
+    best, ok, score, map50 = max((c for c in pool if c[2] >= top - recall_slack), key=lambda c: (c[3], c[2]))
     print(f"tuned: {best} (tuning half: all sizes within FA target: {ok}, mean recall {score:.3f}, "
           f"mean mAP@0.5 {map50:.3f})", file=sys.stderr)
     return best, (score if ok else None)
