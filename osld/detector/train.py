@@ -128,7 +128,8 @@ def _end_on_whole_epoch(trainer) -> None:
 
 
 def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started: float):
-    """An ultralytics callback writing ``detector_last.pt`` (and ``detector_best.pt``) after each epoch.
+    """An ultralytics callback writing ``detector_last.pt``, ``detector_epoch<N>.pt`` (N: the run's epoch count, for
+    ``average_checkpoints`` over a run's epochs) and ``detector_best.pt`` after each epoch.
 
     Only plain tensors and numbers go in (EMA weights in fp16, no optimizer), so the file loads with
     ``torch.load(weights_only=True)`` and never unpickles code.
@@ -155,6 +156,7 @@ def _compact_saver(out: Path, cfg: DetectorTrainConfig, previous: dict, started:
             "metrics": json.dumps({k: float(v) for k, v in (trainer.metrics or {}).items()}),
         }
         save_checkpoint(ckpt, out / "detector_last.pt")
+        save_checkpoint(ckpt, out / f"detector_epoch{len(epochs_done)}.pt")
         best = out / "detector_best.pt"
         if not best.exists() or fitness >= load_checkpoint(best).get("fitness", -1.0):
             save_checkpoint(ckpt, best)
