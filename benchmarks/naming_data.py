@@ -16,7 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from osld.data.logos import normalize_brand  # noqa: E402
+from osld.data.logos import normalize_brand, real_brand_key  # noqa: E402
 from osld.data.yolo import cxcywh_to_xyxy, list_images, read_brand_labels, split_by_hash  # noqa: E402
 from osld.types import Detections  # noqa: E402
 
@@ -33,8 +33,12 @@ def half(path: Path) -> str:
 
 
 def read_brand_boxes(root: Path, img: Path) -> list[tuple[str, np.ndarray]]:
-    """``read_brand_labels`` with brand names normalised like the logo catalogue's (``root``: the set's folder)."""
-    return [(normalize_brand(b), box) for b, box in read_brand_labels(root / "images" / img.name)]
+    """``read_brand_labels`` with brand names keyed like the logo catalogue's (``root``: the set's folder).
+
+    Logo variants of one brand (``new_balance_1``, ``new_balance_2``) are one brand, as in ``osld train`` and
+    ``osld evaluate embedder``: until session 22 they were two, and the catalogue's ``newbalance`` a third, so
+    naming a New Balance logo New Balance counted as a wrong brand at 1,000+ brands."""
+    return [(real_brand_key(b), box) for b, box in read_brand_labels(root / "images" / img.name)]
 
 
 def brand_boxes_xyxy(boxes: list[tuple[str, np.ndarray]], w: int, h: int) -> np.ndarray:
@@ -56,7 +60,7 @@ def registry_crops(work: Path) -> dict[str, list[Path]]:
     """Up to 10 train-side crops per brand, written once as JPEGs."""
     import cv2
 
-    out_dir = work / "registry_crops"
+    out_dir = work / "registry_crops_v2"  # v2: brands keyed by real_brand_key
     done = out_dir / ".done"
     if not done.exists():
         for root in (SHARED / "real" / r for r in REAL):

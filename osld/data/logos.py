@@ -13,6 +13,12 @@ def normalize_brand(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
+def real_brand_key(label: str) -> str:
+    """``louis_vuitton_1`` -> ``louisvuitton``: the manifest's brand key for a real set's brand label (LogoDet-3K
+    numbers the logo variants of one brand; they name one brand)."""
+    return normalize_brand(re.sub(r"_\d+$", "", label))
+
+
 @dataclass(frozen=True)
 class CanonicalLogo:
     brand: str

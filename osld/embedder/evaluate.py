@@ -21,7 +21,7 @@ import numpy as np
 
 from osld._io import atomic_write_text
 from osld.data.images import iter_image_files, load_image
-from osld.data.logos import normalize_brand, read_catalogue
+from osld.data.logos import normalize_brand, read_catalogue, real_brand_key
 from osld.embedder import Embedder
 from osld.registry import Registry
 
@@ -58,7 +58,6 @@ def frame_filling_crop(image: np.ndarray) -> np.ndarray:
 def real_brand_crops(data: EmbedderEvalData, split: str) -> list[tuple[str, np.ndarray]]:
     """(brand key, RGB crop) of every labelled box on one side (``train``/``val``) of the real brand sets."""
     from osld.embedder.data import brand_crop_classes
-    from osld.embedder.train import _real_brand_key
 
     out = []
     for root in data.real_brand_dirs:
@@ -66,7 +65,7 @@ def real_brand_crops(data: EmbedderEvalData, split: str) -> list[tuple[str, np.n
             for src in sources:
                 img = load_image(src.path).pixels
                 x1, y1, x2, y2 = (int(round(v)) for v in src.box)
-                out.append((_real_brand_key(brand), img[max(y1, 0):y2, max(x1, 0):x2]))
+                out.append((real_brand_key(brand), img[max(y1, 0):y2, max(x1, 0):x2]))
     return out
 
 

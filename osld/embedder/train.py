@@ -14,7 +14,7 @@ import numpy as np
 from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld.data.images import iter_image_files
-from osld.data.logos import by_brand, normalize_brand, read_catalogue, read_heldout
+from osld.data.logos import by_brand, read_catalogue, read_heldout, real_brand_key
 from osld.errors import CheckpointError
 
 
@@ -50,13 +50,6 @@ class EmbedderTrainConfig:
     seed: int = 0
 
 
-def _real_brand_key(name: str) -> str:
-    """``louis_vuitton_1`` -> ``louisvuitton``: the shared manifest's brand key for a real set's brand label."""
-    import re
-
-    return normalize_brand(re.sub(r"_\d+$", "", name))
-
-
 def build_classes(cfg: EmbedderTrainConfig):
     """(classes, class names, n_canonical, train brands, val brands).
 
@@ -76,7 +69,7 @@ def build_classes(cfg: EmbedderTrainConfig):
     extra: dict[str, list] = {}
     for root in cfg.real_brands:
         for brand, sources in zip(*brand_crop_classes(Path(root), split="train"), strict=True):
-            key = _real_brand_key(brand)
+            key = real_brand_key(brand)
             if key in held or key in val_brands or not key:
                 continue
             if key in index:
