@@ -20,6 +20,9 @@ from osld.eval.metrics import evaluate_detections, match_detections  # noqa: E40
 from osld.types import Detections  # noqa: E402
 
 FA_TARGET = 0.02
+# the per-region arrays of a photo row (``naming_data.photo_detections`` plus the matches ``Setup`` adds and the
+# whole-image flag ``naming.py`` adds)
+REGION_FIELDS = ("xyxy", "score", "emb", "brand", "sim", "margin", "frame")
 
 
 def best_two(emb: np.ndarray, vectors: np.ndarray, starts: np.ndarray, names: np.ndarray, offsets: np.ndarray):

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 from naming_data import brand_boxes_xyxy
-from naming_metrics import FA_TARGET, Setup, _keep_rows, pooled
+from naming_metrics import FA_TARGET, REGION_FIELDS, Setup, _keep_rows, pooled
 
 from osld.calibration import NamingDefaults, features, fit_logistic
 from osld.eval.metrics import match_detections
@@ -40,6 +40,16 @@ def fit(setups: list[list[Setup]], proposal_conf: float) -> tuple[float, ...]:
     return fit_logistic(np.concatenate(xs), np.concatenate(ys))
 
 
+def _regions(row: dict, keep: np.ndarray) -> dict:
+    """The photo row with only the regions the boolean mask ``keep`` selects."""
+    return dict(row, **{k: row[k][keep] for k in REGION_FIELDS})
+
+
+def _with_rows(setups: list[list[Setup]], change) -> list[list[Setup]]:
+    """Every setup with each of its photo rows as ``change(row)``."""
+    return [[_keep_rows(s, lambda r: True, change) for s in group] for group in setups]
+
+
 def with_frames(setups: list[list[Setup]], frame_score: float | None) -> list[list[Setup]]:
     """The setups as the pipeline sees them with ``NamingDefaults.frame_score``: the whole-image region scored
     ``frame_score``, or left out (None)."""
@@ -47,11 +57,10 @@ def with_frames(setups: list[list[Setup]], frame_score: float | None) -> list[li
         if not r["frame"].any():
             return r
         if frame_score is None:
-            keep = ~r["frame"]
-            return dict(r, **{k: r[k][keep] for k in ("xyxy", "score", "emb", "brand", "sim", "margin", "frame")})
+            return _regions(r, ~r["frame"])
         return dict(r, score=np.where(r["frame"], np.float32(frame_score), r["score"]))
 
-    return [[_keep_rows(s, lambda r: True, rows) for s in group] for group in setups]
+    return _with_rows(setups, rows)
 
 
 def with_min_side(setups: list[list[Setup]], min_side: int) -> list[list[Setup]]:
@@ -63,10 +72,9 @@ def with_min_side(setups: list[list[Setup]], min_side: int) -> list[list[Setup]]
 
     def rows(r: dict) -> dict:
         decoded = 1.0 / max(1, max(r["width"], r["height"]) // 1024)  # osld.data.images._shrink
-        keep = (r["xyxy"][:, 2:] - r["xyxy"][:, :2]).min(axis=1) * decoded >= min_side
-        return dict(r, **{k: r[k][keep] for k in ("xyxy", "score", "emb", "brand", "sim", "margin", "frame")})
+        return _regions(r, (r["xyxy"][:, 2:] - r["xyxy"][:, :2]).min(axis=1) * decoded >= min_side)
 
-    return [[_keep_rows(s, lambda r: True, rows) for s in group] for group in setups]
+    return _with_rows(setups, rows)
 
 
 def _search(setups: list[list[Setup]], base: NamingDefaults, recall_slack: float, **fixed
