@@ -14,8 +14,9 @@ Data (``../shared/data``; development only):
 - registries of 10, 100, 1,000 and 5,000 brands: the evaluated brands plus distractor brands from
   ``logos/manifest.csv`` (one canonical image each); at 10 brands, one registry per group of 10 evaluated brands,
   with counts pooled over the groups (one 10-brand registry alone holds ~20 boxes: too few to measure).
-- photos without a registered brand: BSDS500, COCO128, CamVid and OI person/car backgrounds (not clothing or
-  grocery, the sources of the shipped negatives), split into the same two halves, and for the 10-brand registry
+- photos without a registered brand: the validation quarter of the BSDS500, COCO128, CamVid and OI person/car
+  backgrounds (``osld.data.synth.background_photos``; training renders on the other three quarters; not clothing
+  or grocery, the sources of the shipped negatives), split into the same two halves, and for the 10-brand registry
   also the val photos of the brands it does not hold.
 
 Metrics per registry size: brand recall (ground-truth boxes found with the right brand at IoU 0.5, at the operating
@@ -53,7 +54,7 @@ from naming_metrics import Setup, false_names, oracle, part, pooled, subset  # n
 from naming_tune import PROPOSAL_GRID, TUNE_FA_TARGET, tune, with_frames, with_min_side  # noqa: E402
 
 from osld.calibration import NamingDefaults, accept_threshold  # noqa: E402
-from osld.data.yolo import list_images  # noqa: E402
+from osld.data.synth import background_photos  # noqa: E402
 
 SIZES = (10, 100, 1000, 5000)
 PROPOSAL_CONF = min(PROPOSAL_GRID)  # the proposals are cached down to the lowest
@@ -71,7 +72,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=ROOT / "weights")
     ap.add_argument("--work", type=Path, default=ROOT / "work" / "naming")
     ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
-    ap.add_argument("--backgrounds", type=int, default=400, help="background photos (both halves)")
+    ap.add_argument("--backgrounds", type=int, default=400, help="at most this many background photos (both halves)")
     ap.add_argument("--max-det", type=int, default=100, help="proposals per photo (highest scores; osld detect: 100)")
     ap.add_argument("--crop-margin", type=float, default=None,
                     help="box growth before embedding (default: the pipeline's MatchConfig.crop_margin)")
@@ -106,7 +107,7 @@ def main() -> None:
         gt[str(p)] = boxes
         val_photos.append(p)
     rng = np.random.default_rng(0)
-    bg = sorted(p for s in BACKGROUNDS for p in list_images(SHARED / "backgrounds" / s))
+    bg = sorted(background_photos([SHARED / "backgrounds" / s for s in BACKGROUNDS], "val"))
     bg = [bg[i] for i in sorted(rng.choice(len(bg), min(args.backgrounds, len(bg)), replace=False))]
     car_gt, car_registry = car_photos()
     gt.update(car_gt)

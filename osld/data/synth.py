@@ -16,6 +16,7 @@ from osld.data.augment import composite, crop_to_alpha, photometric, random_warp
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
 from osld.data.surfaces import print_on_surface
+from osld.data.yolo import split_by_hash
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,18 @@ class SynthConfig:
     min_box_px: int = 4
     occlusion_p: float = 0.15  # chance a logo gets an opaque bar over part of it
     degrade: bool = True  # whole-image blur/noise/JPEG/lighting after pasting
+
+
+BACKGROUND_VAL_FRACTION = 0.25
+
+
+def background_photos(dirs: Sequence[str | Path], part: str = "train") -> list[Path]:
+    """Background photos under ``dirs`` (recursively); ``part="train"`` leaves out a quarter, chosen by file name
+    hash, that benchmarks keep as photos without a logo (``part="val"``): no model trains on the photos its false
+    alarms are counted on."""
+    paths = [p for d in dirs for p in iter_image_files([d])]
+    train, val = split_by_hash(paths, BACKGROUND_VAL_FRACTION)
+    return {"train": train, "val": val, "all": paths}[part]
 
 
 def _background(backgrounds: Sequence[Path], rng: np.random.Generator, cfg: SynthConfig) -> np.ndarray:
@@ -170,7 +183,7 @@ def synthesize(out: str | Path, catalogue: Sequence[CanonicalLogo], background_d
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
-    backgrounds = [p for d in background_dirs for p in iter_image_files([d])]
+    backgrounds = background_photos(background_dirs, "train")
     if not catalogue:
         raise ValueError("synthesize: the logo catalogue is empty")
     cache: dict[Path, np.ndarray] = {}

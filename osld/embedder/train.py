@@ -13,8 +13,8 @@ import numpy as np
 
 from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
-from osld.data.images import iter_image_files
 from osld.data.logos import by_brand, read_catalogue, read_heldout, real_brand_key
+from osld.data.synth import background_photos
 from osld.errors import CheckpointError
 
 
@@ -170,7 +170,7 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         minutes_prior = float(state.get("minutes_total", 0.0))
         print(f"init from {init}: {sum(n in known for n in class_names)}/{n_classes} proxies reused, "
               f"{steps_before} steps and {minutes_prior:.0f} min of earlier training")
-    backgrounds = [p for d in cfg.backgrounds for p in iter_image_files([d])]
+    backgrounds = background_photos(cfg.backgrounds, "train")
     renderer = SampleRenderer(backgrounds, size=cfg.size, max_margin=cfg.max_margin)
     dataset = ClassDataset(classes, renderer)
     sampler = BalancedBatchSampler(n_canonical, n_classes - n_canonical, cfg.classes_per_batch,

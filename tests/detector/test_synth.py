@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from osld.data.synth import SynthConfig, render_scene, synthesize, write_yolo_label
+from osld.data.synth import SynthConfig, background_photos, render_scene, synthesize, write_yolo_label
 from osld.data.yolo import cxcywh_to_xyxy, read_yolo_labels
 from osld.eval.metrics import box_iou
 from tests.conftest import draw_logo
@@ -119,3 +119,20 @@ def test_chrome_is_grey_metal_with_the_logo_in_relief():
         flat.append(magnitude[66:70, 40:56].mean())  # the disc's interior, far from any edge
     assert np.median(saturation) < 60  # metal, not the blue paint (kept on some badges only)
     assert np.mean(edge) > 2 * np.mean(flat)  # the bar stands out of the disc as a bevel
+
+
+def test_scenes_never_use_the_validation_backgrounds(tmp_path, logo_png, scene_images, monkeypatch):
+    """The quarter of the backgrounds that benchmarks count false alarms on is never rendered into training scenes."""
+    import osld.data.synth as synth_mod
+    from osld.data.logos import CanonicalLogo
+
+    photos = scene_images(40, tmp_path / "bg", size=(64, 48))
+    train, val = background_photos([tmp_path / "bg"], "train"), background_photos([tmp_path / "bg"], "val")
+    assert sorted(train + val) == photos and val and train
+    assert background_photos([tmp_path / "bg"], "val") == val  # by file name: the same split every run
+    loaded: list = []
+    real_load = synth_mod.load_image
+    monkeypatch.setattr(synth_mod, "load_image", lambda p: loaded.append(p) or real_load(p))
+    synthesize(tmp_path / "ds", [CanonicalLogo(brand="b", source="test", path=logo_png(0))], [tmp_path / "bg"], n=40,
+               seed=0, progress=False)
+    assert loaded and not set(loaded) & set(val)
