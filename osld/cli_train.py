@@ -99,6 +99,12 @@ def train_embedder_cmd(
     real_brands: list[Path] = typer.Option(
         [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
         help="Folders with labels_brand/: their train split's crops join their brand's class (repeatable)."),
+    background_samples: int = typer.Option(0, min=0, help="Patches of photos without a logo per batch, pushed away "
+                                           "from every brand (outlier exposure; 0: off)."),
+    negatives: list[Path] = typer.Option([SHARED / "backgrounds" / s for s in ("bsds500", "camvid", "coco128",
+                                                                                "oi_personcar")],
+                                         help="Photo folders without logos, for --background-samples (searched "
+                                         "recursively; their validation quarter is left out)."),
     init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/embedder.pt)."),
     max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
     dim: int = typer.Option(256, help="Embedding dimension."),
@@ -122,6 +128,7 @@ def train_embedder_cmd(
         real_instances=str(real_instances) if real_instances else None,
         real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
         backbone=backbone, workers=workers, threads=threads, max_margin=max_margin, seed=seed,
+        negatives=tuple(str(n) for n in negatives), background_samples=background_samples,
     )
     try:
         ckpt = train_embedder(cfg, resume=resume, init=init)

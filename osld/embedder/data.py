@@ -29,6 +29,8 @@ from osld.data.yolo import (
 )
 from osld.embedder.preprocess import to_input
 
+BACKGROUND = -1  # the label of a patch of a photo without a logo (NormSoftmaxLoss's outlier term)
+
 
 @dataclass(frozen=True)
 class Source:
@@ -96,10 +98,11 @@ class SampleRenderer:
     """Renders a ``Source`` into a model input (3, size, size) float32, the way a detector crop looks."""
 
     def __init__(self, backgrounds: Sequence[Path], size: int = 112, cache_limit: int = 12000,
-                 max_margin: float = 0.3):
+                 max_margin: float = 0.3, negatives: Sequence[Path] = ()):
         if not 0.0 <= max_margin <= 1.0:
             raise ValueError(f"max_margin is a fraction of the logo size per side, 0 to 1; got {max_margin}")
         self.backgrounds = list(backgrounds)
+        self.negatives = list(negatives)  # photos without logos, for render_background
         self.size = size
         self.max_margin = max_margin
         self.photometric = photometric(p=0.9)
@@ -176,9 +179,25 @@ class SampleRenderer:
             crop = cv2.warpAffine(crop, m, (crop.shape[1], crop.shape[0]), borderMode=cv2.BORDER_REPLICATE)
         return np.ascontiguousarray(crop)
 
+    def render_background(self, rng: np.random.Generator) -> np.ndarray:
+        """A region of a photo without a logo, boxed as a detector's false proposal: 5-60 % of the photo's side,
+        aspect 1:4 to 4:1."""
+        if not self.negatives:
+            raise ValueError("render_background needs photos without logos (negatives)")
+        photo = self._photo(self.negatives[int(rng.integers(len(self.negatives)))])
+        ph, pw = photo.shape[:2]
+        side = rng.uniform(0.05, 0.6) * min(ph, pw)
+        aspect = np.exp(rng.uniform(-np.log(4), np.log(4)))
+        w, h = int(min(pw, max(8, side * np.sqrt(aspect)))), int(min(ph, max(8, side / np.sqrt(aspect))))
+        y, x = int(rng.integers(0, ph - h + 1)), int(rng.integers(0, pw - w + 1))
+        return self._finish(np.ascontiguousarray(photo[y: y + h, x: x + w]), rng)
+
     def __call__(self, source: Source, rng: np.random.Generator) -> np.ndarray:
         rgb = (self.render_canonical(source.path, rng) if source.box is None
                else self.render_crop(source.path, source.box, rng))
+        return self._finish(rgb, rng)
+
+    def _finish(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < 0.3:  # low resolution: small logos in photos are blurry after upsampling
             side = int(rng.integers(16, 64))
             h, w = rgb.shape[:2]
@@ -203,6 +222,8 @@ class ClassDataset:
     def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, int]:
         class_id, seed = key
         rng = np.random.default_rng(seed)
+        if class_id == BACKGROUND:
+            return self.renderer.render_background(rng), BACKGROUND
         sources = self.classes[class_id]
         crops = [s for s in sources if s.box is not None]
         if crops and len(crops) < len(sources) and rng.random() < 0.5:  # a brand with both: half real photos
@@ -216,17 +237,20 @@ class ClassDataset:
 class BalancedBatchSampler:
     """Class-balanced batches: ``classes_per_batch`` classes x ``samples_per_class`` samples.
 
-    ``real_fraction`` of the classes in each batch come from the real-crop classes (ids >= ``n_canonical``).
+    ``real_fraction`` of the classes in each batch come from the real-crop classes (ids >= ``n_canonical``);
+    ``background_samples`` patches of photos without a logo (``BACKGROUND``) come on top.
     """
 
     def __init__(self, n_canonical: int, n_real: int, classes_per_batch: int = 32, samples_per_class: int = 2,
-                 real_fraction: float = 0.25, seed: int = 0, start_step: int = 0, hard_fraction: float = 0.5):
+                 real_fraction: float = 0.25, seed: int = 0, start_step: int = 0, hard_fraction: float = 0.5,
+                 background_samples: int = 0):
         self.n_canonical, self.n_real = n_canonical, n_real
         self.p, self.k = classes_per_batch, samples_per_class
         self.real_fraction = real_fraction if n_real else 0.0
         self.seed = seed
         self.step = start_step
         self.hard_fraction = hard_fraction
+        self.background_samples = background_samples
         # (n_canonical, m) nearest other canonical classes by proxy similarity, refreshed by the training loop;
         # the sampler runs in the main process, so the loop's updates reach the next batches.
         self.neighbours: np.ndarray | None = None
@@ -261,5 +285,8 @@ class BalancedBatchSampler:
             if n_real:
                 ids += list(self.n_canonical + rng.choice(self.n_real, n_real, replace=False))
             seeds = rng.integers(0, 2**62, len(ids) * self.k)
-            yield [(int(c), int(seeds[i * self.k + j])) for i, c in enumerate(ids) for j in range(self.k)]
+            batch = [(int(c), int(seeds[i * self.k + j])) for i, c in enumerate(ids) for j in range(self.k)]
+            if self.background_samples:  # drawn after the classes, so batches without them stay as they were
+                batch += [(BACKGROUND, int(s)) for s in rng.integers(0, 2**62, self.background_samples)]
+            yield batch
             self.step += 1

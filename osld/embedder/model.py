@@ -7,6 +7,8 @@ graph needs only a resize on the inference side.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -108,13 +110,26 @@ class BaselineNet(nn.Module):
 
 
 class NormSoftmaxLoss(nn.Module):
-    """Normalized softmax over L2-normalized class proxies with a temperature (Zhai & Wu 2018)."""
+    """Normalized softmax over L2-normalized class proxies with a temperature (Zhai & Wu 2018).
 
-    def __init__(self, num_classes: int, dim: int, temperature: float = 0.05):
+    Samples labelled ``BACKGROUND`` (-1: patches of photos without a logo) belong to no class: their term is the
+    cross-entropy to the uniform distribution over the proxies (outlier exposure, Hendrycks et al. 2019), minus its
+    floor log(C), weighted by ``outlier_weight``. It pulls down a background region's highest proxy similarity, the
+    similarity that names a non-logo region after some canonical logo of a large registry.
+    """
+
+    def __init__(self, num_classes: int, dim: int, temperature: float = 0.05, outlier_weight: float = 0.5):
         super().__init__()
         self.proxies = nn.Parameter(torch.randn(num_classes, dim) / dim**0.5)
         self.temperature = temperature
+        self.outlier_weight = outlier_weight
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = F.normalize(emb, dim=1) @ F.normalize(self.proxies, dim=1).T / self.temperature
-        return F.cross_entropy(logits, labels)
+        known = labels >= 0
+        loss = F.cross_entropy(logits[known], labels[known]) if known.any() else logits.sum() * 0.0
+        if not known.all():
+            bg = logits[~known]
+            uniform_ce = torch.logsumexp(bg, dim=1) - bg.mean(dim=1) - math.log(bg.shape[1])
+            loss = loss + self.outlier_weight * uniform_ce.mean()
+        return loss

@@ -15,7 +15,7 @@ from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld.data.logos import by_brand, read_catalogue, read_heldout, real_brand_key
 from osld.data.synth import background_photos
-from osld.errors import CheckpointError
+from osld.errors import CheckpointError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class EmbedderTrainConfig:
     logos: str
     heldout: str
     backgrounds: tuple[str, ...] = ()
+    negatives: tuple[str, ...] = ()  # folders of photos without logos, for the background samples
+    background_samples: int = 0  # per batch, beside the class samples (NormSoftmaxLoss's outlier term)
+    outlier_weight: float = 0.5
     real_instances: str | None = None  # yologo-style folder: each box in its train split is its own class
     real_brands: tuple[str, ...] = ()  # folders with labels_brand/ (train split only; merged into canonical brands)
     val_fraction: float = 0.1
@@ -137,7 +140,7 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
     (out / "split.json").write_text(json.dumps({"train_brands": train_brands, "val_brands": val_brands}))
     n_classes = len(classes)
     model = EmbeddingNet(cfg.dim, pretrained=True, frozen_blocks=cfg.frozen_blocks, backbone=cfg.backbone)
-    loss_fn = NormSoftmaxLoss(n_classes, cfg.dim, cfg.temperature)
+    loss_fn = NormSoftmaxLoss(n_classes, cfg.dim, cfg.temperature, cfg.outlier_weight)
     opt = torch.optim.AdamW(
         [
             {"params": model.backbone_parameters(), "lr": cfg.lr_backbone, "name": "backbone"},
@@ -171,11 +174,14 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         print(f"init from {init}: {sum(n in known for n in class_names)}/{n_classes} proxies reused, "
               f"{steps_before} steps and {minutes_prior:.0f} min of earlier training")
     backgrounds = background_photos(cfg.backgrounds, "train")
-    renderer = SampleRenderer(backgrounds, size=cfg.size, max_margin=cfg.max_margin)
+    negatives = background_photos(cfg.negatives, "train") if cfg.background_samples else []
+    if cfg.background_samples and not negatives:
+        raise ConfigError("background samples need photos without logos (EmbedderTrainConfig.negatives)")
+    renderer = SampleRenderer(backgrounds, size=cfg.size, max_margin=cfg.max_margin, negatives=negatives)
     dataset = ClassDataset(classes, renderer)
     sampler = BalancedBatchSampler(n_canonical, n_classes - n_canonical, cfg.classes_per_batch,
                                    cfg.samples_per_class, cfg.real_fraction, seed=cfg.seed, start_step=step,
-                                   hard_fraction=cfg.hard_fraction)
+                                   hard_fraction=cfg.hard_fraction, background_samples=cfg.background_samples)
 
     if unknown_ids:
         # a class the checkpoint has no proxy for starts at the embedding of one rendering of it, not at random:

@@ -29,6 +29,29 @@ def test_norm_softmax_loss_and_gradients_on_a_toy_problem():
     assert hot(torch.eye(4, 8), torch.arange(4)).item() > 0.5
 
 
+
+def test_background_samples_are_pushed_away_from_every_proxy():
+    torch.manual_seed(0)
+    loss_fn = NormSoftmaxLoss(num_classes=5, dim=8, temperature=0.05, outlier_weight=1.0)
+    with torch.no_grad():
+        loss_fn.proxies.copy_(torch.eye(5, 8))
+    # a background patch embedded right on proxy 0: the outlier term is large; equally far from all: ~0
+    on_proxy = torch.eye(1, 8).clone().requires_grad_(True)
+    assert loss_fn(on_proxy, torch.tensor([-1])).item() > 10
+    assert abs(loss_fn(torch.zeros(1, 8) + torch.eye(8)[5:].sum(0), torch.tensor([-1])).item()) < 1e-4
+    opt = torch.optim.SGD([on_proxy], lr=0.05)
+    start = torch.nn.functional.cosine_similarity(on_proxy, loss_fn.proxies).max().item()
+    for _ in range(20):
+        opt.zero_grad()
+        loss_fn(on_proxy, torch.tensor([-1])).backward()
+        opt.step()
+    assert torch.nn.functional.cosine_similarity(on_proxy, loss_fn.proxies).max().item() < start - 0.3
+    # labelled samples keep the plain normalized softmax: mixing in a background sample adds only its term
+    labelled = torch.eye(5, 8)
+    plain = loss_fn(labelled, torch.arange(5)).item()
+    mixed = loss_fn(torch.cat([labelled, torch.eye(1, 8)]), torch.tensor([0, 1, 2, 3, 4, -1])).item()
+    assert mixed == pytest.approx(plain + loss_fn(torch.eye(1, 8), torch.tensor([-1])).item(), rel=1e-5)
+
 @pytest.fixture(scope="module")
 def tiny_net():
     torch.manual_seed(0)

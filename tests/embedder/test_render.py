@@ -27,3 +27,24 @@ def test_real_box_margins_follow_max_margin(tmp_path):
 def test_margin_outside_zero_to_one_is_refused(max_margin):
     with pytest.raises(ValueError, match="max_margin"):
         SampleRenderer([], max_margin=max_margin)
+
+
+def test_batches_carry_background_patches_of_the_negative_photos_only(tmp_path):
+    from osld.embedder.data import BACKGROUND, BalancedBatchSampler, ClassDataset, Source
+
+    photos = {}
+    for name, value in (("logo_scene", 250), ("street", 10)):  # a bright scene with logos, a dark one without
+        photos[name] = tmp_path / f"{name}.png"
+        cv2.imwrite(str(photos[name]), np.full((120, 160, 3), value, np.uint8))
+    renderer = SampleRenderer([photos["logo_scene"]], size=32, negatives=[photos["street"]])
+    dataset = ClassDataset([[Source(photos["logo_scene"], (10.0, 10.0, 60.0, 50.0))]] * 4, renderer)
+    plain = next(iter(BalancedBatchSampler(4, 0, classes_per_batch=4, samples_per_class=2, seed=3)))
+    mixed = next(iter(BalancedBatchSampler(4, 0, classes_per_batch=4, samples_per_class=2, seed=3,
+                                           background_samples=3)))
+    assert mixed[:len(plain)] == plain and [c for c, _ in mixed[len(plain):]] == [BACKGROUND] * 3
+    for key in mixed[len(plain):]:
+        x, label = dataset[key]
+        assert label == BACKGROUND and x.shape == (3, 32, 32)
+        assert x.mean() < 100  # cut from the dark photo without logos (photometric jitter moves it a little)
+    with pytest.raises(ValueError, match="without logos"):
+        SampleRenderer([photos["logo_scene"]], size=32).render_background(np.random.default_rng(0))
