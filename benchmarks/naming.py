@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD python benchmarks/naming.py --write      # re-tune after new weights/*.onnx, then report
     PYTHONPATH=$PWD python benchmarks/naming.py              # report with the current weights/naming.json
+    PYTHONPATH=$PWD python benchmarks/naming.py --compare DIR  # and rank another model pair against it
 
 Data (``../shared/data``; development only):
 - real brand-labelled photos of ``logodet3k_clothes``, ``beerjp`` and ``tdtu`` (``labels_brand/``). Only the *val*
@@ -52,7 +53,7 @@ from naming_data import (  # noqa: E402
     val_brand_photos,
     write_false_names,
 )
-from naming_metrics import Setup, false_names, oracle, part, pooled, subset  # noqa: E402
+from naming_metrics import Setup, false_names, oracle, paired_bootstrap, part, pooled, subset  # noqa: E402
 from naming_tune import PROPOSAL_GRID, TUNE_FA_TARGET, tune, with_frames, with_min_side  # noqa: E402
 
 from osld.calibration import NamingDefaults, accept_threshold  # noqa: E402
@@ -69,25 +70,9 @@ FRAME_PROBE = np.float32(1.0)
 PROPOSALS_VERSION = "v2"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", type=Path, default=ROOT / "weights")
-    ap.add_argument("--work", type=Path, default=ROOT / "work" / "naming")
-    ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
-    ap.add_argument("--backgrounds", type=int, default=400, help="at most this many background photos (both halves)")
-    ap.add_argument("--max-det", type=int, default=100, help="proposals per photo (highest scores; osld detect: 100)")
-    ap.add_argument("--crop-margin", type=float, default=None,
-                    help="box growth before embedding (default: the pipeline's MatchConfig.crop_margin)")
-    ap.add_argument("--border-pad", type=float, default=None,
-                    help="replicated padding of box sides on the image border (default: MatchConfig.border_pad)")
-    ap.add_argument("--min-recall", type=float, default=0.25,
-                    help="--write refuses a setting whose mean recall on the tuning half is below this")
-    ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--false-names", type=Path, default=None, metavar="DIR",
-                    help="write DIR/false_names_<brands>.png/.csv: the regions named in photos without a registered "
-                         "brand (reporting half), most confident first")
-    args = ap.parse_args()
-
+def model_setups(weights: Path, args: argparse.Namespace) -> tuple[list[list[Setup]], list[str], object]:
+    """Per registry size, the matches of the model pair in ``weights`` for every photo (proposals and registry
+    embeddings cached under ``args.work``); also the evaluated brands and the detector."""
     from osld.detector import load_detector
     from osld.embedder import load_embedder
     from osld.pipeline import MatchConfig, Pipeline
@@ -95,10 +80,10 @@ def main() -> None:
     match = MatchConfig(keep_all=True, frame_score=FRAME_PROBE, **{k: v for k, v in (("crop_margin", args.crop_margin),
                                                             ("border_pad", args.border_pad)) if v is not None})
 
-    det = load_detector(args.weights / "detector.onnx", conf=PROPOSAL_CONF, max_det=args.max_det)
-    emb = load_embedder(args.weights / "embedder.onnx")
+    det = load_detector(weights / "detector.onnx", conf=PROPOSAL_CONF, max_det=args.max_det)
+    emb = load_embedder(weights / "embedder.onnx")
     tag = hashlib.sha256((det.fingerprint if hasattr(det, "fingerprint") else
-                          hashlib.sha256((args.weights / "detector.onnx").read_bytes()).hexdigest())
+                          hashlib.sha256((weights / "detector.onnx").read_bytes()).hexdigest())
                          .encode() + emb.fingerprint.encode() + f"@{det.imgsz}".encode()).hexdigest()[:12]
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -139,6 +124,33 @@ def main() -> None:
         print(f"registry {size} ({len(groups)}x): calibrated accept_sim(far=0.01) = "
               f"{np.mean([accept_threshold(s.calibration, 0.01, 0.0) for s in setups[-1]]):.3f}", file=sys.stderr)
 
+    return setups, evaluated, det
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", type=Path, default=ROOT / "weights")
+    ap.add_argument("--work", type=Path, default=ROOT / "work" / "naming")
+    ap.add_argument("--write", action="store_true", help="tune on the tuning half and write weights/naming.json")
+    ap.add_argument("--backgrounds", type=int, default=400, help="at most this many background photos (both halves)")
+    ap.add_argument("--max-det", type=int, default=100, help="proposals per photo (highest scores; osld detect: 100)")
+    ap.add_argument("--crop-margin", type=float, default=None,
+                    help="box growth before embedding (default: the pipeline's MatchConfig.crop_margin)")
+    ap.add_argument("--border-pad", type=float, default=None,
+                    help="replicated padding of box sides on the image border (default: MatchConfig.border_pad)")
+    ap.add_argument("--min-recall", type=float, default=0.25,
+                    help="--write refuses a setting whose mean recall on the tuning half is below this")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--false-names", type=Path, default=None, metavar="DIR",
+                    help="write DIR/false_names_<brands>.png/.csv: the regions named in photos without a registered "
+                         "brand (reporting half), most confident first")
+    ap.add_argument("--compare", type=Path, default=None, metavar="WEIGHTS",
+                    help="also rank the model pair in WEIGHTS (its own naming.json) against --weights: mAP@0.5 "
+                         "difference per registry size, both halves pooled, with a paired photo bootstrap")
+    ap.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of --compare")
+    args = ap.parse_args()
+
+    setups, evaluated, det = model_setups(args.weights, args)
     current = NamingDefaults.load(args.weights)
     if args.write:
         # an unmatched region is reported at the detector's own operating point (weights/detector.json)
@@ -193,6 +205,16 @@ def main() -> None:
             found = [f for s in group for f in false_names(subset(s, "report"), current)]
             write_false_names(args.false_names, f"false_names_{size}", found,
                               f"{size:,} brands: {len(found)} false names (reporting half), most confident first")
+    if args.compare:
+        other_defaults = NamingDefaults.load(args.compare)
+        other, _, _ = model_setups(args.compare, args)
+        other = with_min_side(with_frames(other, other_defaults.frame_score), other_defaults.min_side_px)
+        print(f"\n{args.compare} minus {args.weights}, mAP@0.5 both halves pooled ({args.resamples} paired "
+              "resamples of the photos):\n\n| brands | difference | 95 % interval | resamples where it ranks better |\n"
+              "|---|---|---|---|")
+        for size, mine, theirs in zip(SIZES, setups, other, strict=True):
+            c = paired_bootstrap(mine, theirs, current, other_defaults, args.resamples)
+            print(f"| {size:,} | {c['diff']:+.3f} | {c['low']:+.3f} to {c['high']:+.3f} | {c['p_better']:.0%} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
 
