@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -40,7 +41,7 @@ class SynthConfig:
 BACKGROUND_VAL_FRACTION = 0.25
 
 
-def background_photos(dirs: Sequence[str | Path], part: str = "train") -> list[Path]:
+def background_photos(dirs: Sequence[str | Path], part: Literal["train", "val", "all"] = "train") -> list[Path]:
     """Background photos under ``dirs`` (recursively); ``part="train"`` leaves out a quarter, chosen by file name
     hash, that benchmarks keep as photos without a logo (``part="val"``): no model trains on the photos its false
     alarms are counted on."""
