@@ -99,8 +99,9 @@ def train_embedder_cmd(
     real_brands: list[Path] = typer.Option(
         [SHARED / "real" / "logodet3k_clothes", SHARED / "real" / "beerjp", SHARED / "real" / "tdtu"],
         help="Folders with labels_brand/: their train split's crops join their brand's class (repeatable)."),
-    background_samples: int = typer.Option(0, min=0, help="Patches of photos without a logo per batch, pushed away "
-                                           "from every brand (outlier exposure; 0: off)."),
+    background_samples: int = typer.Option(0, min=0, help="Experimental (raised impostor similarity in session 23, "
+                                           "see DEVELOPERS.md): patches of photos without a logo per batch, pushed "
+                                           "away from every brand (outlier exposure; 0: off)."),
     negatives: list[Path] = typer.Option([SHARED / "backgrounds" / s for s in ("bsds500", "camvid", "coco128",
                                                                                 "oi_personcar")],
                                          help="Photo folders without logos, for --background-samples (searched "
