@@ -54,7 +54,7 @@ from naming_data import (  # noqa: E402
     write_false_names,
 )
 from naming_metrics import Setup, false_names, oracle, paired_bootstrap, part, pooled, subset  # noqa: E402
-from naming_tune import PROPOSAL_GRID, TUNE_FA_TARGET, tune, with_frames, with_min_side  # noqa: E402
+from naming_tune import PROPOSAL_GRID, TUNE_FA_TARGET, configured, tune  # noqa: E402
 
 from osld.calibration import NamingDefaults, accept_threshold  # noqa: E402
 from osld.data.synth import background_photos  # noqa: E402
@@ -165,7 +165,7 @@ def main() -> None:
         current = tuned
         current.save(args.weights, tuned_on="benchmarks/naming.py tuning half",
                      tuned_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    setups = with_min_side(with_frames(setups, current.frame_score), current.min_side_px)
+    setups = configured(setups, current)
     old = replace(current, proposal_conf=0.25, min_conf=-1.0, far=0.5, floor_sim=0.45)  # the previous defaults
     rows = []
     for size, group in zip(SIZES, setups, strict=True):
@@ -208,7 +208,7 @@ def main() -> None:
     if args.compare:
         other_defaults = NamingDefaults.load(args.compare)
         other, _, _ = model_setups(args.compare, args)
-        other = with_min_side(with_frames(other, other_defaults.frame_score), other_defaults.min_side_px)
+        other = configured(other, other_defaults)
         print(f"\n{args.compare} minus {args.weights}, mAP@0.5 both halves pooled ({args.resamples} paired "
               "resamples of the photos):\n\n| brands | difference | 95 % interval | resamples where it ranks better |\n"
               "|---|---|---|---|")

@@ -111,24 +111,20 @@ def measure(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic", a
     if accept is None:
         accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
     samples, full, checkable, n_gt, n_hit, n_neg, n_fa = [], [], [], 0, 0, 0, 0
-    for r in setup.rows:
-        d = detections_of(r, defaults.coef, defaults.proposal_conf, ranking)
-        gt_xyxy = brand_boxes_xyxy(r["gt"], r["width"], r["height"])
-        gt_brand = [br for br, _ in r["gt"]]
-        if r["positive"] or r["negative"]:
-            samples.append(Sample(Path(r["path"]), gt_xyxy, gt_brand))
-            full.append(d)
-            checkable.append(d[~unverifiable(d, r)])
+    for r, sample, d in _ranked(setup, defaults, ranking):
+        samples.append(sample)
+        full.append(d)
+        checkable.append(d[~unverifiable(d, r)])
         named = named_regions(d, accept, defaults, ranking)
         if r["negative"]:
             n_neg += 1
             n_fa += bool(len(named))
         if r["positive"]:
-            for br in set(gt_brand):
-                m = np.array([g == br for g in gt_brand])
+            for br in set(sample.brands):
+                m = np.array([g == br for g in sample.brands])
                 pm = np.array([b == br for b in named.brand], bool)
                 n_gt += int(m.sum())
-                n_hit += int(match_detections(named.xyxy[pm], named.confidence[pm], gt_xyxy[m]).sum())
+                n_hit += int(match_detections(named.xyxy[pm], named.confidence[pm], sample.boxes[m]).sum())
     return {"recall": n_hit / max(n_gt, 1), "false_alarm": n_fa / max(n_neg, 1),
             "map50": evaluate_detections(samples, full)["map"],
             "map50_checkable": evaluate_detections(samples, checkable)["map"], "accept_sim": accept,
@@ -159,13 +155,14 @@ def oracle(setups: list[Setup], defaults: NamingDefaults) -> dict:
     return best
 
 
-def _ranked(setup: Setup, defaults: NamingDefaults) -> list[tuple[str, Sample, Detections]]:
-    """(photo, ground truth, every region named by its best brand) of the rows mAP@0.5 reads (as ``measure``)."""
+def _ranked(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic") -> list[tuple[dict, Sample, Detections]]:
+    """(photo row, ground truth, every region named by its best brand) of the rows the metrics read: photos with a
+    registered brand and photos without one."""
     out = []
     for r in (r for r in setup.rows if r["positive"] or r["negative"]):
         gt_xyxy = brand_boxes_xyxy(r["gt"], r["width"], r["height"])
-        out.append((r["path"], Sample(Path(r["path"]), gt_xyxy, [br for br, _ in r["gt"]]),
-                    detections_of(r, defaults.coef, defaults.proposal_conf)))
+        out.append((r, Sample(Path(r["path"]), gt_xyxy, [br for br, _ in r["gt"]]),
+                    detections_of(r, defaults.coef, defaults.proposal_conf, ranking)))
     return out
 
 
@@ -177,13 +174,13 @@ def paired_bootstrap(a: list[Setup], b: list[Setup], defaults_a: NamingDefaults,
     boxes per brand, one box moving in the ranking moves a brand's AP by up to 1 and the mean by ~2 points; the
     interval says whether a difference outlasts that."""
     ranked = {"a": [_ranked(s, defaults_a) for s in a], "b": [_ranked(s, defaults_b) for s in b]}
-    paths = sorted({p for reg in ranked["a"] for p, _, _ in reg})
+    paths = sorted({r["path"] for reg in ranked["a"] for r, _, _ in reg})
     index = {p: i for i, p in enumerate(paths)}
 
     def mean_map(which: str, counts: np.ndarray) -> float:
         maps = []
         for reg in ranked[which]:
-            picked = [(sample, det) for p, sample, det in reg for _ in range(counts[index[p]])]
+            picked = [(sample, det) for r, sample, det in reg for _ in range(counts[index[r["path"]]])]
             maps.append(evaluate_detections([x for x, _ in picked], [d for _, d in picked])["map"])
         return float(np.mean(maps))
 

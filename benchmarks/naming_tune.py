@@ -77,6 +77,11 @@ def with_min_side(setups: list[list[Setup]], min_side: int) -> list[list[Setup]]
     return _with_rows(setups, rows)
 
 
+def configured(setups: list[list[Setup]], defaults: NamingDefaults) -> list[list[Setup]]:
+    """The setups as the pipeline sees them with ``defaults`` (its ``frame_score`` and ``min_side_px``)."""
+    return with_min_side(with_frames(setups, defaults.frame_score), defaults.min_side_px)
+
+
 def _search(setups: list[list[Setup]], base: NamingDefaults, recall_slack: float, **fixed
             ) -> tuple[NamingDefaults, bool, float, float]:
     """The best setting over far x min_conf (and the other fields in the grids of ``tune`` unless ``fixed``)."""
