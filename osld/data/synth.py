@@ -41,13 +41,13 @@ class SynthConfig:
 BACKGROUND_VAL_FRACTION = 0.25
 
 
-def background_photos(dirs: Sequence[str | Path], part: Literal["train", "val", "all"] = "train") -> list[Path]:
+def background_photos(dirs: Sequence[str | Path], part: Literal["train", "val"] = "train") -> list[Path]:
     """Background photos under ``dirs`` (recursively); ``part="train"`` leaves out a quarter, chosen by file name
     hash, that benchmarks keep as photos without a logo (``part="val"``): no model trains on the photos its false
     alarms are counted on."""
     paths = [p for d in dirs for p in iter_image_files([d])]
     train, val = split_by_hash(paths, BACKGROUND_VAL_FRACTION)
-    return {"train": train, "val": val, "all": paths}[part]
+    return {"train": train, "val": val}[part]
 
 
 def _background(backgrounds: Sequence[Path], rng: np.random.Generator, cfg: SynthConfig) -> np.ndarray:

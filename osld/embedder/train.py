@@ -134,6 +134,9 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         if saved != cfg.backbone:
             raise CheckpointError(f"{source}: a {saved} embedder; continue it with --backbone {saved}, "
                                   f"not {cfg.backbone}")
+    negatives = background_photos(cfg.negatives, "train") if cfg.background_samples else []
+    if cfg.background_samples and not negatives:
+        raise ConfigError("background samples need photos without logos (EmbedderTrainConfig.negatives)")
     torch.set_num_threads(cfg.threads or (os.cpu_count() or 1))
     torch.manual_seed(cfg.seed)
     classes, class_names, n_canonical, train_brands, val_brands = build_classes(cfg)
@@ -174,9 +177,6 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         print(f"init from {init}: {sum(n in known for n in class_names)}/{n_classes} proxies reused, "
               f"{steps_before} steps and {minutes_prior:.0f} min of earlier training")
     backgrounds = background_photos(cfg.backgrounds, "train")
-    negatives = background_photos(cfg.negatives, "train") if cfg.background_samples else []
-    if cfg.background_samples and not negatives:
-        raise ConfigError("background samples need photos without logos (EmbedderTrainConfig.negatives)")
     renderer = SampleRenderer(backgrounds, size=cfg.size, max_margin=cfg.max_margin, negatives=negatives)
     dataset = ClassDataset(classes, renderer)
     sampler = BalancedBatchSampler(n_canonical, n_classes - n_canonical, cfg.classes_per_batch,
