@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import typer
 
 from osld.cli_base import SHARED, TYPER_STYLE
 from osld.cli_base import fail as _fail
-from osld.errors import OsldError
+from osld.errors import DatasetError, OsldError
 
 train_app = typer.Typer(help="Train the detector or the embedder (needs the [train] extra).", no_args_is_help=True,
                         **TYPER_STYLE)
@@ -32,9 +33,15 @@ def synth(
     heldout: Path = typer.Option(SHARED / "heldout_brands.txt", help="Brands training must never see."),
     empty_fraction: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of scenes with no logo, which "
                                                 "teach the detector what is not one (default: SynthConfig's 0.08)."),
+    real_logos: list[Path] = typer.Option([], help="Real YOLO folder (images/, labels/) whose train-part boxes "
+                                          "(the 80 % `osld train detector` trains on) are also pasted, cut out "
+                                          "of their photos. Repeatable."),
+    real_logo_share: float = typer.Option(0.3, min=0.0, max=1.0, help="With --real-logos: share of pasted logos "
+                                          "that are real cut-outs instead of canonical logos."),
 ) -> None:
     """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
     from osld.data.logos import read_catalogue, read_heldout
+    from osld.data.real_logos import real_logo_boxes
     from osld.data.synth import SynthConfig, synthesize
 
     try:
@@ -42,8 +49,13 @@ def synth(
         catalogue = read_catalogue(logos, exclude=held if brands == BrandSet.train else None)
         if brands == BrandSet.heldout:
             catalogue = [c for c in catalogue if c.brand in held]
-        cfg = SynthConfig() if empty_fraction is None else SynthConfig(empty_fraction=empty_fraction)
-        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed, cfg=cfg)
+        cfg = SynthConfig(real_logo_p=real_logo_share)
+        if empty_fraction is not None:
+            cfg = dataclasses.replace(cfg, empty_fraction=empty_fraction)
+        real = real_logo_boxes(real_logos)
+        if real_logos and not real:
+            raise DatasetError(f"no labelled boxes in the train part of {', '.join(map(str, real_logos))}")
+        yaml_path = synthesize(out, catalogue, backgrounds, n, seed=seed, cfg=cfg, real_logos=real)
     except OsldError as e:
         _fail(e)
     typer.echo(f"wrote {n} scenes; dataset: {yaml_path}")

@@ -16,6 +16,7 @@ from osld._io import atomic_write_text
 from osld.data.augment import composite, crop_to_alpha, photometric, random_warp, recolor, surface_shade
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
+from osld.data.real_logos import RealLogo, cut_real_logo
 from osld.data.surfaces import print_on_surface
 from osld.data.yolo import split_by_hash
 
@@ -36,6 +37,8 @@ class SynthConfig:
     min_box_px: int = 4
     occlusion_p: float = 0.15  # chance a logo gets an opaque bar over part of it
     degrade: bool = True  # whole-image blur/noise/JPEG/lighting after pasting
+    real_logo_p: float = 0.0  # share of pasted logos cut from real photos' train boxes, when synthesize gets some
+    real_max_upscale: float = 1.5  # a real cut-out is never enlarged past this (no blurry giant photo crops)
 
 
 BACKGROUND_VAL_FRACTION = 0.25
@@ -100,8 +103,12 @@ def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: np.random.Generator,
-                 cfg: SynthConfig = SynthConfig()) -> tuple[np.ndarray, np.ndarray]:
+                 cfg: SynthConfig = SynthConfig(), photo: Sequence[bool] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Paste RGBA logos into one background.
+
+    ``photo[i]`` marks ``logos[i]`` as a patch cut from a real photo (``osld.data.real_logos``): it already looks
+    printed, so it is neither recoloured nor put on a synthetic surface, and never enlarged past
+    ``cfg.real_max_upscale``.
 
     Returns:
         (image, boxes): RGB uint8 image and float32 (n, 4) ``x1, y1, x2, y2`` tight boxes of each logo's
@@ -116,14 +123,19 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
     closeup = len(logos) > 0 and rng.random() < cfg.closeup_p
     if closeup:
         logos = logos[:1]
-    for rgba in logos:
-        rgba = recolor(rgba, rng)
+    for i, rgba in enumerate(logos):
+        real = i < len(photo) and photo[i]
+        if not real:
+            rgba = recolor(rgba, rng)
         rgba = crop_to_alpha(random_warp(rgba, rng))
-        rgba = print_on_surface(rgba, rng, cfg.surface_p)
+        if not real:
+            rgba = print_on_surface(rgba, rng, cfg.surface_p)
         low, high = cfg.closeup_rel_size if closeup else (cfg.min_rel_size, cfg.max_rel_size)
         rel = float(np.exp(rng.uniform(np.log(low), np.log(high))))
         rh, rw = rgba.shape[:2]
         scale = min(rel * max(h, w) / max(rh, rw), 0.98 * w / rw, 0.98 * h / rh)
+        if real:
+            scale = min(scale, cfg.real_max_upscale)
         nw, nh = max(2, int(round(rw * scale))), max(2, int(round(rh * scale)))
         rgba = cv2.resize(rgba, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         cut = 0.35 if rng.random() < cfg.border_cut_p else 0.0
@@ -133,7 +145,7 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
             x, y = int(rng.integers(lo_x, hi_x + 1)), int(rng.integers(lo_y, hi_y + 1))
             if all(x + nw < px1 or px2 < x or y + nh < py1 or py2 < y for px1, py1, px2, py2 in placed):
                 break
-        if rng.random() < cfg.low_contrast_p:
+        if not real and rng.random() < cfg.low_contrast_p:
             region = image[max(y, 0): max(y + nh, 1), max(x, 0): max(x + nw, 1)].reshape(-1, 3)
             base = region.mean(axis=0) if len(region) else np.full(3, 128.0)
             delta = rng.uniform(20, 50) * (1 if base.mean() < 128 else -1)
@@ -173,8 +185,12 @@ def write_yolo_label(path: Path, boxes: np.ndarray, width: int, height: int) -> 
 
 
 def synthesize(out: str | Path, catalogue: Sequence[CanonicalLogo], background_dirs: Sequence[str | Path],
-               n: int, seed: int = 0, cfg: SynthConfig = SynthConfig(), progress: bool = True) -> Path:
+               n: int, seed: int = 0, cfg: SynthConfig = SynthConfig(), progress: bool = True,
+               real_logos: Sequence[RealLogo] = ()) -> Path:
     """Write ``n`` scenes to ``out/images``, ``out/labels`` and ``out/data.yaml``; returns the yaml path.
+
+    With ``real_logos`` (``osld.data.real_logos.real_logo_boxes``), each pasted logo is a cut-out of one of those
+    real boxes with probability ``cfg.real_logo_p`` instead of a canonical logo.
 
     Image ``i`` depends only on ``(seed, i)``, so an interrupted run resumes where it stopped and gives the same
     files as an uninterrupted one.
@@ -201,7 +217,14 @@ def synthesize(out: str | Path, catalogue: Sequence[CanonicalLogo], background_d
             if logo.path not in cache:
                 cache[logo.path] = load_rgba(logo.path)
             rgbas.append(cache[logo.path])
-        image, boxes = render_scene(rgbas, backgrounds, rng, cfg)
+        photo = [False] * k
+        if real_logos and cfg.real_logo_p > 0:  # no extra draws otherwise: older seeds give the same scenes
+            for j in range(k):
+                if rng.random() < cfg.real_logo_p:
+                    cut = cut_real_logo(real_logos[int(rng.integers(len(real_logos)))])
+                    if cut is not None:
+                        rgbas[j], photo[j] = cut, True
+        image, boxes = render_scene(rgbas, backgrounds, rng, cfg, photo)
         tmp = img_path.with_suffix(".tmp.jpg")
         cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         write_yolo_label(label_path, boxes, image.shape[1], image.shape[0])
