@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from osld.data.images import load_image
-from osld.data.yolo import cxcywh_to_xyxy, label_path_for, read_yolo_labels, yologo_split
+from osld.data.yolo import REAL_VAL_FRACTION, cxcywh_to_xyxy, label_path_for, read_yolo_labels, yologo_split
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class RealLogo:
     box: tuple[float, float, float, float]
 
 
-def real_logo_boxes(real_dirs: Sequence[str | Path], val_fraction: float = 0.2) -> list[RealLogo]:
+def real_logo_boxes(real_dirs: Sequence[str | Path], val_fraction: float = REAL_VAL_FRACTION) -> list[RealLogo]:
     """Every box of the train part of each real YOLO folder (``images/`` + ``labels/``)."""
     out = []
     for root in real_dirs:

@@ -73,7 +73,10 @@ def split_by_hash(paths: list[Path], val_fraction: float) -> tuple[list[Path], l
     return train, val
 
 
-def yologo_split(root: str | Path, val_fraction: float = 0.2) -> tuple[list[Path], list[Path]]:
+REAL_VAL_FRACTION = 0.2  # every model and benchmark holds this share of each real set out, by file name
+
+
+def yologo_split(root: str | Path, val_fraction: float = REAL_VAL_FRACTION) -> tuple[list[Path], list[Path]]:
     """The real yologo shop-front photos split into a training part and a never-trained-on validation part."""
     root = Path(root)
     if not (root / "images").is_dir():

@@ -12,7 +12,7 @@ from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld._io import atomic_write_bytes
 from osld._offline import offline_ultralytics
-from osld.data.yolo import read_data_yaml, yologo_split
+from osld.data.yolo import REAL_VAL_FRACTION, read_data_yaml, yologo_split
 from osld.errors import CheckpointError, ConfigError
 
 MODEL_YAML = Path(__file__).with_name("mobilenet_v2_yolo.yaml")
@@ -27,7 +27,7 @@ class DetectorTrainConfig:
     data: tuple[str, ...]  # synthetic data.yaml files (their train split)
     out: str
     real_dirs: tuple[str, ...] = ()  # YOLO folders, each split into train / never-trained-on val by file name
-    real_val_fraction: float = 0.2
+    real_val_fraction: float = REAL_VAL_FRACTION
     model: str = str(MODEL_YAML)
     imgsz: int = 320
     batch: int = 16
