@@ -212,19 +212,16 @@ def synthesize(out: str | Path, catalogue: Sequence[CanonicalLogo], background_d
         rng = np.random.default_rng([seed, i])
         k = 0 if rng.random() < cfg.empty_fraction else int(rng.integers(1, cfg.max_logos + 1))
         chosen = [catalogue[int(j)] for j in rng.integers(0, len(catalogue), k)]
-        rgbas = []
-        for logo in chosen:
-            if logo.path not in cache:
-                cache[logo.path] = load_rgba(logo.path)
-            rgbas.append(cache[logo.path])
-        photo = [False] * k
+        cuts: list[np.ndarray | None] = [None] * k  # a real cut-out instead of the chosen canonical logo
         if real_logos and cfg.real_logo_p > 0:  # no extra draws otherwise: older seeds give the same scenes
             for j in range(k):
                 if rng.random() < cfg.real_logo_p:
-                    cut = cut_real_logo(real_logos[int(rng.integers(len(real_logos)))])
-                    if cut is not None:
-                        rgbas[j], photo[j] = cut, True
-        image, boxes = render_scene(rgbas, backgrounds, rng, cfg, photo)
+                    cuts[j] = cut_real_logo(real_logos[int(rng.integers(len(real_logos)))])
+        for logo, cut in zip(chosen, cuts, strict=True):
+            if cut is None and logo.path not in cache:  # a replaced canonical logo is never read
+                cache[logo.path] = load_rgba(logo.path)
+        rgbas = [cache[logo.path] if cut is None else cut for logo, cut in zip(chosen, cuts, strict=True)]
+        image, boxes = render_scene(rgbas, backgrounds, rng, cfg, [cut is not None for cut in cuts])
         tmp = img_path.with_suffix(".tmp.jpg")
         cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         write_yolo_label(label_path, boxes, image.shape[1], image.shape[0])
