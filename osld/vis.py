@@ -62,3 +62,11 @@ def save_annotated(image: np.ndarray, detections: Detections, out_dir: str | Pat
     if not ok:
         raise OsldError(f"{target}: could not encode the annotated image")
     return atomic_write_bytes(target, jpg.tobytes())
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an RGB picture (contact sheet, plot) as PNG atomically; returns the path."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OsldError(f"{path}: could not encode PNG")
+    return atomic_write_bytes(path, data.tobytes())

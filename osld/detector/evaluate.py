@@ -10,6 +10,7 @@ from osld.calibration import NamingDefaults
 from osld.data.images import load_image
 from osld.data.yolo import cxcywh_to_xyxy, label_path_for, read_yolo_labels
 from osld.detector import Detector
+from osld.detector.misses import MISS_CAUSES, MissExample, found_boxes
 from osld.eval.metrics import average_precision, match_detections, pr_curve
 
 # once the registry rejects non-logos, the detector may hand it this many proposals per image (issue 11's target)
@@ -20,27 +21,11 @@ SIZE_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.10, "5-10%"), (0.10, 0.20, "10-20%"
                 (0.40, 1.01, ">40%"))
 
 
-def _found(pred_xyxy: np.ndarray, pred_score: np.ndarray, gt: np.ndarray, iou: float = 0.5) -> np.ndarray:
-    """Which ground-truth boxes some prediction matches (greedy by score, one prediction per box)."""
-    from osld.eval.metrics import box_iou
-
-    hit = np.zeros(len(gt), bool)
-    if not len(gt) or not len(pred_xyxy):
-        return hit
-    ious = box_iou(pred_xyxy[np.argsort(-pred_score)], gt)
-    for row in ious:
-        row = np.where(hit, -1.0, row)
-        j = int(row.argmax())
-        if row[j] >= iou:
-            hit[j] = True
-    return hit
-
-
 def recall_by_size(preds: list, gts: list[np.ndarray], sizes: list[tuple[int, int]]) -> dict[str, dict]:
     """Recall@0.5 per logo-size bucket (sqrt of box area over image area)."""
     hits, rel = [], []
     for p, g, (w, h) in zip(preds, gts, sizes, strict=True):
-        hits.append(_found(p.xyxy, p.score, g))
+        hits.append(found_boxes(p.xyxy, p.score, g))
         rel.append(np.sqrt(np.clip((g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]), 0, None) / (w * h)))
     hit, size = (np.concatenate(hits), np.concatenate(rel)) if hits else (np.zeros(0, bool), np.zeros(0))
     out = {}
@@ -56,7 +41,8 @@ def _recall(preds: list, gts: list[np.ndarray]) -> float:
 
 
 def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch_size: int = 8,
-                      progress: bool = True, proposal_conf: float = NamingDefaults.proposal_conf) -> dict:
+                      progress: bool = True, proposal_conf: float = NamingDefaults.proposal_conf,
+                      misses: list[MissExample] | None = None) -> dict:
     """Class-agnostic metrics of ``detector`` on YOLO-labelled ``images`` (labels beside them in ``labels/``).
 
     ``detector`` should run at a low confidence threshold: AP50 and AP50-95 (VOC all-point AP, averaged over IoU
@@ -66,7 +52,8 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
     ``recall@0.5_proposals`` keeps every detection scoring >= ``proposal_conf`` (the pipeline's proposal threshold,
     ``naming.json``): the boxes osld's matcher can still name, the ceiling of its naming recall.
     Greedy NMS only lets a box be suppressed by a higher-scoring one, so that subset is exactly what the
-    detector returns when run at ``conf``.
+    detector returns when run at ``conf``. ``misses`` counts the missed boxes by cause (``osld.detector.misses``);
+    pass a list as ``misses`` to also receive each image with a missed box (for ``miss_sheet``).
     """
     from tqdm import tqdm
 
@@ -82,6 +69,9 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
             gts.append(cxcywh_to_xyxy(boxes, img.pixels.shape[1], img.pixels.shape[0]))
         preds_low.extend(detector.detect(pixels))
     preds = [p[p.score >= conf] for p in preds_low]
+    examples = [MissExample.of(p, g, d, conf) for p, g, d in zip(images, gts, preds_low, strict=True)]
+    if misses is not None:
+        misses.extend(ex for ex in examples if ex.causes)
     preds_top = [p[np.argsort(-p.score, kind="stable")[:TOP_K_PROPOSALS]] for p in preds_low]
     n_gt = sum(len(g) for g in gts)
     aps = []
@@ -107,6 +97,7 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
         "proposals_per_image_at_proposal_conf":
             float(np.mean([int((p.score >= proposal_conf).sum()) for p in preds_low])) if preds_low else 0.0,
         f"recall_by_size_top{TOP_K_PROPOSALS}": recall_by_size(preds_top, gts, sizes),
+        "misses": {c: sum(ex.causes.count(c) for ex in examples) for c in MISS_CAUSES},
         "conf": conf,
     }
 
@@ -137,4 +128,5 @@ def pool_results(results: list[dict]) -> dict:
             "recall_by_size": by_size("recall_by_size"), top: by_boxes(top),
             "recall@0.5_proposals": by_boxes("recall@0.5_proposals"),
             "proposals_per_image_at_proposal_conf": by_images("proposals_per_image_at_proposal_conf"),
-            f"recall_by_size_top{TOP_K_PROPOSALS}": by_size(f"recall_by_size_top{TOP_K_PROPOSALS}")}
+            f"recall_by_size_top{TOP_K_PROPOSALS}": by_size(f"recall_by_size_top{TOP_K_PROPOSALS}"),
+            "misses": {c: sum(r.get("misses", {}).get(c, 0) for r in results) for c in MISS_CAUSES}}

@@ -18,23 +18,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from osld._io import atomic_write_bytes, atomic_write_text
+from osld._io import atomic_write_text
 from osld.data.images import load_image
 from osld.discover.cluster import Cluster
 from osld.discover.embeddings import Regions
 from osld.errors import OsldError
 from osld.pipeline import MatchConfig
+from osld.vis import save_png
 
 TILE = 112
 COLS = 8
 _STALE = re.compile(r"^cluster_\d{3,}(\.png)?$")
-
-
-def _png(path: Path, rgb: np.ndarray) -> Path:
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OsldError(f"{path}: could not encode PNG")
-    return atomic_write_bytes(path, data.tobytes())
 
 
 def _tile(crop: np.ndarray) -> np.ndarray:
@@ -108,8 +102,8 @@ def write_report(out: str | Path, regions: Regions, clusters: list[Cluster], per
         files = []
         for rank, crop in enumerate(crops[c.id]):
             if crop is not None:
-                files.append(_png(out / name / f"{name}_{rank:03d}.png", crop).relative_to(out).as_posix())
-        _png(out / f"{name}.png", contact_sheet([x for x in crops[c.id] if x is not None], _title(c)))
+                files.append(save_png(out / name / f"{name}_{rank:03d}.png", crop).relative_to(out).as_posix())
+        save_png(out / f"{name}.png", contact_sheet([x for x in crops[c.id] if x is not None], _title(c)))
         summary.append({
             "id": c.id, "size": c.size, "tightness": round(c.tightness, 4), "sheet": f"{name}.png", "crops": files,
             "nearest": [{"brand": m.brand, "similarity": round(m.sim, 4)} for m in c.nearest],

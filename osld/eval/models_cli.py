@@ -24,13 +24,17 @@ def evaluate_detector_cmd(
     tile: int = typer.Option(1, help="Also run on a TILE x TILE grid of overlapping crops (1: off)."),
     split: str = typer.Option("val", help="Split of data.yaml to use."),
     json_out: Path | None = typer.Option(None, "--json", help="Write metrics as JSON."),
+    misses_png: Path | None = typer.Option(None, "--misses", dir_okay=False, help="Write a PNG of the images with "
+                                           "the most missed logos: proposals, found and missed boxes, each miss's "
+                                           "cause."),
+    misses_max: int = typer.Option(24, help="Images in the --misses picture."),
 ) -> None:
     """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
-    AP50, AP50-95, proposals/image."""
+    AP50, AP50-95, proposals/image, and why the missed logos were missed."""
     from osld.calibration import NamingDefaults
     from osld.data.yolo import read_data_yaml, yologo_split
     from osld.detector import load_detector
-    from osld.detector.evaluate import SIZE_BUCKETS, evaluate_detector, pool_results
+    from osld.detector.evaluate import MISS_CAUSES, SIZE_BUCKETS, evaluate_detector, pool_results
     from osld.embedder.evaluate import save_json
     from osld.pipeline import default_weights_dir
 
@@ -38,6 +42,7 @@ def evaluate_detector_cmd(
     sets: dict[str, list[Path]] = {}
     real_names: dict[str, None] = {}  # ordered set: a repeated --real-dir is one entry of the pooled row
     results = {}
+    missed: list = []
     try:
         for d in data:
             if d.suffix == ".txt":
@@ -56,7 +61,14 @@ def evaluate_detector_cmd(
         # the threshold the shipped pipeline proposes regions at, so the column tracks naming.json
         proposal_conf = NamingDefaults.load(default_weights_dir()).proposal_conf
         for name, images in sets.items():
-            results[name] = evaluate_detector(det, images, conf=threshold, proposal_conf=proposal_conf)
+            results[name] = evaluate_detector(det, images, conf=threshold, proposal_conf=proposal_conf,
+                                              misses=missed)
+        if misses_png:
+            from osld.detector.misses import miss_sheet
+            from osld.vis import save_png
+
+            missed.sort(key=lambda ex: -len(ex.causes))  # stable: ties keep the sets' order
+            save_png(misses_png, miss_sheet(missed[:misses_max]))
     except OsldError as e:
         _fail(e)
     real = [results[name] for name in real_names]
@@ -77,9 +89,16 @@ def evaluate_detector_cmd(
     for name, r in results.items():
         top = r["recall_by_size_top5"]
         typer.echo(f"| {name} | " + " | ".join(f"{top[b]['recall']:.2f}" for b in buckets) + " |")
+    typer.echo(f"\n| set (missed boxes at conf {threshold}, by cause) | " + " | ".join(MISS_CAUSES) + " |")
+    typer.echo("|---" * (1 + len(MISS_CAUSES)) + "|")
+    for name, r in results.items():
+        n = max(sum(r["misses"].values()), 1)
+        typer.echo(f"| {name} | " + " | ".join(f"{r['misses'][c]} ({r['misses'][c] / n:.0%})" for c in MISS_CAUSES)
+                   + " |")
     typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold}, imgsz={det.imgsz}, tile={tile}; "
                f"R <size>: recall by sqrt(box area / image area), (boxes); proposals >= {proposal_conf}: what the "
-               "pipeline's matcher can still name; pooled: recalls weighted by boxes, AP not poolable)")
+               "pipeline's matcher can still name; pooled: recalls weighted by boxes, AP not poolable; causes: "
+               "the first that applies, see osld.detector.misses)")
     if json_out:
         save_json({"detector": str(path), "imgsz": det.imgsz, "tile": tile, "results": results}, json_out)
 

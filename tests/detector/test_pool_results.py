@@ -50,12 +50,22 @@ def test_evaluate_cli_pools_a_repeated_real_dir_once(tmp_path, scene_images):
         return root
 
     a, b = real_dir("a", 10, 0), real_dir("b", 10, 50)
-    out = tmp_path / "m.json"
+    out, sheet = tmp_path / "m.json", tmp_path / "misses.png"
     result = CliRunner().invoke(app, ["evaluate", "detector", "--real-dir", str(a), "--real-dir", str(a),
-                                      "--real-dir", str(b), "--json", str(out)])
+                                      "--real-dir", str(b), "--json", str(out), "--misses", str(sheet)])
     assert result.exit_code == 0, result.output
     results = json.loads(out.read_text())["results"]
     n_val = len(yologo_split(a)[1]) + len(yologo_split(b)[1])
     assert set(results) == {"a (val)", "b (val)", "real val parts, pooled"}
     assert results["real val parts, pooled"]["n_images"] == n_val
     assert results["real val parts, pooled"]["n_boxes"] == 2 * n_val
+    # every missed box has exactly one cause, and the picture shows the images with misses
+    pooled = results["real val parts, pooled"]
+    found = sum(round(v["n"] * v["recall"]) for v in pooled["recall_by_size"].values() if v["n"])
+    assert sum(pooled["misses"].values()) == pooled["n_boxes"] - found
+    assert "by cause" in result.output
+    if found < pooled["n_boxes"]:
+        import cv2
+
+        picture = cv2.imread(str(sheet))
+        assert picture is not None and picture.shape[1] == 4 * 360
