@@ -187,7 +187,7 @@ def main() -> None:
     # tuning half included, hence not for judging the tuned defaults themselves)
     print("\nboth halves pooled: " + "; ".join(
         f"{size:,} brands recall {m['recall']:.3f} false alarms {m['false_alarm']:.3f} mAP@0.5 {m['map50']:.3f} "
-        f"(checkable names only {m['map50_checkable']:.3f})"
+        f"(checkable names only {m['map50_checkable']:.3f}, named regions only {m['map50_named']:.3f})"
         for size, m in ((s, pooled(g, current)) for s, g in zip(SIZES, setups, strict=True))))
     for name, cars in (("real scene photos", False), ("car emblems", True)):
         print(f"  {name}: " + "; ".join(
