@@ -27,7 +27,7 @@ def evaluate_detector_cmd(
     misses_png: Path | None = typer.Option(None, "--misses", dir_okay=False, help="Write a PNG of the images with "
                                            "the most missed logos: proposals, found and missed boxes, each miss's "
                                            "cause."),
-    misses_max: int = typer.Option(24, help="Images in the --misses picture."),
+    misses_max: int = typer.Option(24, min=1, help="Images in the --misses picture."),
 ) -> None:
     """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
     AP50, AP50-95, proposals/image, and why the missed logos were missed."""
