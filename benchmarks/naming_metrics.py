@@ -172,13 +172,21 @@ def _ranked(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic") -
 
 
 def paired_bootstrap(a: list[Setup], b: list[Setup], defaults_a: NamingDefaults, defaults_b: NamingDefaults,
-                     n: int = 200, seed: int = 0) -> dict:
+                     n: int = 200, seed: int = 0, named_only: bool = False) -> dict:
     """mAP@0.5 of model pair ``b`` minus ``a`` (one registry size, its registries averaged as ``pooled`` does) on
     ``n`` resamples of the photos with replacement, the same photos for both: the difference on all photos, the
     95 % interval of the resampled ones and the share of resamples where ``b`` ranks better. With one to three
     boxes per brand, one box moving in the ranking moves a brand's AP by up to 1 and the mean by ~2 points; the
-    interval says whether a difference outlasts that."""
-    ranked = {"a": [_ranked(s, defaults_a) for s in a], "b": [_ranked(s, defaults_b) for s in b]}
+    interval says whether a difference outlasts that. ``named_only``: rank only the regions each pair names
+    (``map50_named``)."""
+    def ranked_of(setup: Setup, defaults: NamingDefaults) -> list[tuple[dict, Sample, Detections]]:
+        rows = _ranked(setup, defaults)
+        if not named_only:
+            return rows
+        accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
+        return [(r, sample, named_regions(d, accept, defaults)) for r, sample, d in rows]
+
+    ranked = {"a": [ranked_of(s, defaults_a) for s in a], "b": [ranked_of(s, defaults_b) for s in b]}
     paths = sorted({r["path"] for reg in ranked["a"] for r, _, _ in reg})
     index = {p: i for i, p in enumerate(paths)}
 
