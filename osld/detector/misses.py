@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from osld.eval.metrics import box_iou
+from osld.boxes import box_area, box_intersection, box_iou
 from osld.types import Detections
 
 MISS_CAUSES = ("neighbour took its box", "inside a larger box", "only a part boxed", "poorly placed",
@@ -45,29 +45,22 @@ def miss_causes(pred: Detections, gt: np.ndarray, conf: float, iou: float = 0.5,
     a box lies >= ``cover`` inside the logo with <= half its area; ``poorly placed``: IoU 0.1-``iou``.
     """
     keep = pred.score >= conf
-    hi_xyxy, hi_score = pred.xyxy[keep], pred.score[keep]
-    causes = []
-    for g in gt[~found_boxes(hi_xyxy, hi_score, gt, iou)]:
-        g = g[None]
-        iou_hi = box_iou(hi_xyxy, g)[:, 0] if len(hi_xyxy) else np.zeros(0)
-        iou_all = box_iou(pred.xyxy, g)[:, 0] if len(pred.xyxy) else np.zeros(0)
-        inter = (np.clip(np.minimum(hi_xyxy[:, 2], g[0, 2]) - np.maximum(hi_xyxy[:, 0], g[0, 0]), 0, None)
-                 * np.clip(np.minimum(hi_xyxy[:, 3], g[0, 3]) - np.maximum(hi_xyxy[:, 1], g[0, 1]), 0, None))
-        gt_area = max(float((g[0, 2] - g[0, 0]) * (g[0, 3] - g[0, 1])), 1e-9)
-        area = np.maximum((hi_xyxy[:, 2] - hi_xyxy[:, 0]) * (hi_xyxy[:, 3] - hi_xyxy[:, 1]), 1e-9)
-        if (iou_hi >= iou).any():
-            causes.append(MISS_CAUSES[0])
-        elif ((inter / gt_area >= cover) & (area >= 2 * gt_area)).any():
-            causes.append(MISS_CAUSES[1])
-        elif ((inter / area >= cover) & (area <= 0.5 * gt_area)).any():
-            causes.append(MISS_CAUSES[2])
-        elif (iou_hi >= 0.1).any():
-            causes.append(MISS_CAUSES[3])
-        elif (iou_all >= iou).any():
-            causes.append(MISS_CAUSES[4])
-        else:
-            causes.append(MISS_CAUSES[5])
-    return causes
+    return _causes(pred, gt[~found_boxes(pred.xyxy[keep], pred.score[keep], gt, iou)], conf, iou, cover)
+
+
+def _causes(pred: Detections, missed: np.ndarray, conf: float, iou: float = 0.5, cover: float = 0.8) -> list[str]:
+    hi = pred.xyxy[pred.score >= conf]
+    iou_hi = box_iou(hi, missed)  # (boxes >= conf, missed logos)
+    inter = box_intersection(hi, missed)
+    logo_area = np.maximum(box_area(missed), 1e-9)[None, :]
+    area = np.maximum(box_area(hi), 1e-9)[:, None]
+    tests = (iou_hi >= iou,
+             (inter / logo_area >= cover) & (area >= 2 * logo_area),
+             (inter / area >= cover) & (area <= 0.5 * logo_area),
+             iou_hi >= 0.1,
+             box_iou(pred.xyxy, missed) >= iou)
+    return [next((cause for cause, test in zip(MISS_CAUSES[:-1], tests, strict=True) if test[:, j].any()),
+                 MISS_CAUSES[-1]) for j in range(len(missed))]
 
 
 @dataclass
@@ -83,8 +76,8 @@ class MissExample:
     @classmethod
     def of(cls, path: Path, gt: np.ndarray, pred: Detections, conf: float) -> MissExample:
         keep = pred.score >= conf
-        return cls(path, gt, pred.xyxy[keep], found_boxes(pred.xyxy[keep], pred.score[keep], gt),
-                   miss_causes(pred, gt, conf))
+        found = found_boxes(pred.xyxy[keep], pred.score[keep], gt)
+        return cls(path, gt, pred.xyxy[keep], found, _causes(pred, gt[~found], conf))
 
 
 def _rect(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thick: int) -> tuple[int, int]:
