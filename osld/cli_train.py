@@ -38,6 +38,9 @@ def synth(
                                           "of their photos. Repeatable."),
     real_logo_share: float = typer.Option(0.3, min=0.0, max=1.0, help="With --real-logos: share of pasted logos "
                                           "that are real cut-outs instead of canonical logos."),
+    board_share: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of canonical logos put on a "
+                                             "shop sign or label board beside lines of text, boxed alone as real "
+                                             "photos' labels do (default: SynthConfig's 0.15; 0: no boards)."),
 ) -> None:
     """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
     from osld.data.logos import read_catalogue, read_heldout
@@ -52,6 +55,8 @@ def synth(
         cfg = SynthConfig(real_logo_p=real_logo_share)
         if empty_fraction is not None:
             cfg = dataclasses.replace(cfg, empty_fraction=empty_fraction)
+        if board_share is not None:
+            cfg = dataclasses.replace(cfg, board_p=board_share)
         real = real_logo_boxes(real_logos)
         if real_logos and not real:
             raise DatasetError(f"no labelled boxes in the train part of {', '.join(map(str, real_logos))}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from osld._io import atomic_write_text
 from osld.data.augment import composite, crop_to_alpha, photometric, random_warp, recolor, surface_shade
+from osld.data.boards import on_board
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
 from osld.data.real_logos import RealLogo, cut_real_logo
@@ -32,6 +33,7 @@ class SynthConfig:
     closeup_rel_size: tuple[float, float] = (0.5, 0.95)
     border_cut_p: float = 0.15  # chance a logo may run up to 35% past the image border
     surface_p: float = 0.45  # printed on fabric, a can, a sign or chrome (osld.data.surfaces)
+    board_p: float = 0.15  # on a board beside lines of text, labelled as the logo alone (osld.data.boards)
     low_contrast_p: float = 0.08  # a one-colour print close to the colour of what it is printed on
     min_visible: float = 0.5  # drop a label whose visible alpha fell below this fraction (occlusion)
     min_box_px: int = 4
@@ -108,7 +110,8 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
 
     ``photo[i]`` marks ``logos[i]`` as a patch cut from a real photo (``osld.data.real_logos``): it already looks
     printed, so it is neither recoloured nor put on a synthetic surface, and never enlarged past
-    ``cfg.real_max_upscale``.
+    ``cfg.real_max_upscale``. A canonical logo may instead sit on a board with text (``cfg.board_p``): the
+    board covers what is under it, and the box is the logo's alone.
 
     Returns:
         (image, boxes): RGB uint8 image and float32 (n, 4) ``x1, y1, x2, y2`` tight boxes of each logo's
@@ -125,10 +128,13 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
         logos = logos[:1]
     for i, rgba in enumerate(logos):
         real = i < len(photo) and photo[i]
+        boarded = not real and cfg.board_p > 0 and rng.random() < cfg.board_p
         if not real:
             rgba = recolor(rgba, rng)
         rgba = crop_to_alpha(random_warp(rgba, rng))
-        if not real:
+        if boarded:
+            rgba = on_board(rgba, rng)  # 5 channels: the board's RGBA and the logo's alpha
+        elif not real:
             rgba = print_on_surface(rgba, rng, cfg.surface_p)
         low, high = cfg.closeup_rel_size if closeup else (cfg.min_rel_size, cfg.max_rel_size)
         rel = float(np.exp(rng.uniform(np.log(low), np.log(high))))
@@ -137,7 +143,10 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
         if real:
             scale = min(scale, cfg.real_max_upscale)
         nw, nh = max(2, int(round(rw * scale))), max(2, int(round(rh * scale)))
-        rgba = cv2.resize(rgba, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        # OpenCV's area resize takes at most 4 channels: a board's logo alpha goes on its own
+        rgba = np.dstack([cv2.resize(rgba[..., c: c + 4], (nw, nh), interpolation=interpolation)
+                          for c in range(0, rgba.shape[2], 4)])
         cut = 0.35 if rng.random() < cfg.border_cut_p else 0.0
         lo_x, hi_x = -int(cut * nw), w - nw + int(cut * nw)
         lo_y, hi_y = -int(cut * nh), h - nh + int(cut * nh)
@@ -145,15 +154,17 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
             x, y = int(rng.integers(lo_x, hi_x + 1)), int(rng.integers(lo_y, hi_y + 1))
             if all(x + nw < px1 or px2 < x or y + nh < py1 or py2 < y for px1, py1, px2, py2 in placed):
                 break
-        if not real and rng.random() < cfg.low_contrast_p:
+        if not real and not boarded and rng.random() < cfg.low_contrast_p:
             region = image[max(y, 0): max(y + nh, 1), max(x, 0): max(x + nw, 1)].reshape(-1, 3)
             base = region.mean(axis=0) if len(region) else np.full(3, 128.0)
             delta = rng.uniform(20, 50) * (1 if base.mean() < 128 else -1)
             rgba = rgba.copy()
             rgba[..., :3] = np.clip(base + delta, 0, 255).astype(np.uint8)
-        mask = composite(image, rgba, x, y, shade)
-        for m in masks:  # the new logo hides what is below it
+        mask = composite(image, rgba[..., :4], x, y, shade)
+        for m in masks:  # the new logo (or its board) hides what is below it
             m *= 1.0 - mask
+        if boarded:
+            mask = composite(np.zeros_like(image), rgba[..., [4, 4, 4, 4]], x, y)  # where the logo itself is
         masks.append(mask)
         full_areas.append(float((mask > 0.5).sum()))
         placed.append((x, y, x + nw, y + nh))

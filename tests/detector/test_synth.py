@@ -12,7 +12,7 @@ from tests.conftest import draw_logo
 @pytest.mark.parametrize("seed", range(6))
 def test_synthetic_box_is_the_tight_box_of_the_pasted_alpha(seed):
     cfg = dataclasses.replace(SynthConfig(), degrade=False, min_rel_size=0.2, occlusion_p=0.0, low_contrast_p=0.0,
-                              surface_p=0.0)
+                              surface_p=0.0, board_p=0.0)
     logo = draw_logo(seed, size=128)
     with_logo, boxes = render_scene([logo], [], np.random.default_rng(seed), cfg)
     without, none = render_scene([], [], np.random.default_rng(seed), cfg)
@@ -22,6 +22,35 @@ def test_synthetic_box_is_the_tight_box_of_the_pasted_alpha(seed):
     ys, xs = np.nonzero(changed)
     visible = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
     assert box_iou(boxes, visible)[0, 0] > 0.95
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_logo_on_a_board_is_boxed_alone(seed):
+    """The board and its text change the photo, but the label goes round the logo only (as real labels do)."""
+    cfg = dataclasses.replace(SynthConfig(), degrade=False, min_rel_size=0.3, occlusion_p=0.0, closeup_p=0.0,
+                              border_cut_p=0.0, board_p=1.0)
+    with_logo, boxes = render_scene([draw_logo(seed, size=128)], [], np.random.default_rng(seed), cfg)
+    without, _ = render_scene([], [], np.random.default_rng(seed), cfg)
+    ys, xs = np.nonzero(np.abs(with_logo.astype(int) - without.astype(int)).max(axis=2) > 0)
+    board = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+    assert len(boxes) == 1
+    (x1, y1, x2, y2), (bx1, by1, bx2, by2) = boxes[0], board
+    assert bx1 <= x1 and by1 <= y1 and x2 <= bx2 and y2 <= by2
+    assert (x2 - x1) * (y2 - y1) < 0.6 * (bx2 - bx1) * (by2 - by1)
+
+
+def test_board_carries_the_logo_and_text():
+    from osld.data.boards import on_board
+
+    logo = draw_logo(2, size=96)
+    board = on_board(logo, np.random.default_rng(5))
+    assert board.dtype == np.uint8 and board.shape[2] == 5
+    on_logo, on_board_ = board[..., 4] > 128, board[..., 3] > 128
+    assert (on_logo & ~on_board_).sum() == 0  # the logo lies on the board
+    assert 0.5 * (logo[..., 3] > 128).sum() < on_logo.sum() < 0.6 * on_board_.sum()
+    # text and board colour: the board is not one flat colour outside the logo
+    rest = board[on_board_ & ~on_logo][:, :3].astype(int)
+    assert (np.abs(rest - np.median(rest, axis=0)).max(axis=1) > 60).mean() > 0.01
 
 
 def test_synthesize_writes_matching_yolo_files(tmp_path, logo_png):
