@@ -79,6 +79,12 @@ class NamingDefaults:
         values = {k: (tuple(v) if k == "coef" else v) for k, v in data.items() if k in known}
         return replace(cls(), **values)
 
+    @classmethod
+    def beside(cls, embedder: object) -> NamingDefaults:
+        """The defaults stored beside an embedder's ONNX file (built-ins for an embedder without a file)."""
+        emb_file = getattr(embedder, "path", None)
+        return cls.load(Path(emb_file).parent if emb_file else None)
+
     def save(self, weights_dir: str | Path, **extra: Any) -> Path:
         """Write ``naming.json`` (``extra`` keys such as the measurement it came from are kept for the record)."""
         data = {**asdict(self), "coef": list(self.coef), **extra}

@@ -162,9 +162,7 @@ class Pipeline:
                  match: MatchConfig | None = None, max_side: int | None = 1024, text: bool | TextMatcher = False,
                  naming: NamingDefaults | None = None):
         self.detector = detector
-        # the tuned defaults beside the embedder's ONNX file (built-ins for an embedder without a file)
-        emb_file = getattr(embedder, "path", None)
-        self.naming = naming or NamingDefaults.load(Path(emb_file).parent if emb_file else None)
+        self.naming = naming or NamingDefaults.beside(embedder)
         self.embedder = embedder
         if registry is not None and not isinstance(registry, Registry):
             registry = Registry(registry, embedder)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from osld._io import atomic_write_bytes
+from osld.calibration import NamingDefaults
 from osld.data.images import load_image
 from osld.embedder import Embedder
 from osld.errors import OsldError
@@ -115,10 +116,11 @@ def read_results(path: str | Path) -> list[dict]:
 
 
 def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfig | None = None,
-                  max_side: int | None = 1024) -> Regions:
+                  max_side: int | None = 1024, naming: NamingDefaults | None = None) -> Regions:
     """Regions of JSONL records, embedded from their boxes the way ``Pipeline`` does (same decode size, crop rule and
-    minimum size); an image that no longer decodes is skipped with a warning."""
+    minimum size, ``naming.min_side_px`` included); an image that no longer decodes is skipped with a warning."""
     match = match or MatchConfig()
+    min_side = max(match.min_crop_px, (naming or NamingDefaults.beside(embedder)).min_side_px)
     parts = []
     for rec in records:
         dets = rec.get("detections") or []
@@ -132,7 +134,7 @@ def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfi
                 log.warning("skipping %s", e)
                 continue
             boxes = xyxy * loaded.scale
-            ok = np.nonzero(((boxes[:, 2:] - boxes[:, :2]) >= match.min_crop_px).all(axis=1))[0]
+            ok = np.nonzero(((boxes[:, 2:] - boxes[:, :2]) >= min_side).all(axis=1))[0]
             if len(ok):
                 emb[ok] = embedder.embed(match.crops(loaded.pixels, boxes[ok]))
         parts.append(Regions(np.array([rec["image"]] * n, dtype=str), np.arange(n, dtype=np.int32), xyxy,
