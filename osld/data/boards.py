@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from osld.data.augment import crop_to_alpha, random_warp
+from osld.data.augment import composite, crop_to_alpha, random_warp
 
 # What shop signs say beside a logo. Generic words only: no brand names, which would be logos of their own.
 WORDS = ("PHARMACY", "OPEN", "CAFE", "BAKERY", "MARKET", "HOTEL", "CLINIC", "SERVICE", "STORE", "DELI", "FOODS",
@@ -45,13 +45,6 @@ def _text(lines: list[str], height: int, colour: tuple[int, ...], rng: np.random
     return patch
 
 
-def _paste(board: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
-    h, w = rgba.shape[:2]
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    region = board[y: y + h, x: x + w, :3].astype(np.float32)
-    board[y: y + h, x: x + w, :3] = (a * rgba[..., :3] + (1 - a) * region).astype(np.uint8)
-
-
 def on_board(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The logo on a board beside (or above) lines of text, seen at an angle.
 
@@ -79,8 +72,7 @@ def on_board(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     rgb[:] = board_colour
     if rng.random() < 0.3:  # a frame round the board
         cv2.rectangle(rgb, (pad // 3, pad // 3), (bw - 1 - pad // 3, bh - 1 - pad // 3), ink, max(1, pad // 6))
-    board = np.dstack([rgb, np.full((bh, bw), 255, np.uint8), np.zeros((bh, bw), np.uint8)])
-    _paste(board, text, *text_xy)
-    _paste(board, rgba, *logo_xy)
-    board[logo_xy[1]: logo_xy[1] + h, logo_xy[0]: logo_xy[0] + w, 4] = rgba[..., 3]
+    composite(rgb, text, *text_xy)
+    logo_alpha = composite(rgb, rgba, *logo_xy)
+    board = np.dstack([rgb, np.full((bh, bw), 255, np.uint8), np.round(logo_alpha * 255).astype(np.uint8)])
     return crop_to_alpha(random_warp(board, rng, max_rotate=10, max_perspective=0.25))
