@@ -63,17 +63,26 @@ def composite(background: np.ndarray, rgba: np.ndarray, x: int, y: int, shade: n
     bh, bw = background.shape[:2]
     h, w = rgba.shape[:2]
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, bw), min(y + h, bh)
-    mask = np.zeros((bh, bw), np.float32)
+    mask = placed_alpha(rgba[..., 3], x, y, (bh, bw))
     if x1 <= x0 or y1 <= y0:
         return mask
-    patch = rgba[y0 - y: y1 - y, x0 - x: x1 - x].astype(np.float32)
-    alpha = patch[..., 3:4] / 255.0
-    colour = patch[..., :3]
+    alpha = mask[y0:y1, x0:x1, None]
+    colour = rgba[y0 - y: y1 - y, x0 - x: x1 - x, :3].astype(np.float32)
     if shade is not None:
         colour = colour * shade[y0:y1, x0:x1, None]
     region = background[y0:y1, x0:x1].astype(np.float32)
     background[y0:y1, x0:x1] = np.clip(alpha * colour + (1 - alpha) * region, 0, 255).astype(np.uint8)
-    mask[y0:y1, x0:x1] = alpha[..., 0]
+    return mask
+
+
+def placed_alpha(alpha: np.ndarray, x: int, y: int, shape: tuple[int, int]) -> np.ndarray:
+    """A uint8 (h, w) alpha with its top-left at (x, y) in a float mask (0..1) of ``shape``, clipped to it."""
+    bh, bw = shape
+    h, w = alpha.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, bw), min(y + h, bh)
+    mask = np.zeros((bh, bw), np.float32)
+    if x1 > x0 and y1 > y0:
+        mask[y0:y1, x0:x1] = alpha[y0 - y: y1 - y, x0 - x: x1 - x].astype(np.float32) / 255.0
     return mask
 
 

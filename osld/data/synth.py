@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from osld._io import atomic_write_text
-from osld.data.augment import composite, crop_to_alpha, photometric, random_warp, recolor, surface_shade
+from osld.data.augment import composite, crop_to_alpha, photometric, placed_alpha, random_warp, recolor, surface_shade
 from osld.data.boards import on_board
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
@@ -164,7 +164,7 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
         for m in masks:  # the new logo (or its board) hides what is below it
             m *= 1.0 - mask
         if boarded:
-            mask = composite(np.zeros_like(image), rgba[..., [4, 4, 4, 4]], x, y)  # where the logo itself is
+            mask = placed_alpha(rgba[..., 4], x, y, image.shape[:2])  # where the logo itself is
         masks.append(mask)
         full_areas.append(float((mask > 0.5).sum()))
         placed.append((x, y, x + nw, y + nh))
