@@ -102,6 +102,13 @@ class Result:
     image: LoadedImage | None = None  # the decoded pixels, when ``run(keep_images=True)``
 
 
+def embeddable(xyxy: np.ndarray, match: MatchConfig, naming: NamingDefaults) -> np.ndarray:
+    """Rows of ``xyxy`` (pixels of the image as decoded) that get an embedding: both sides at least
+    ``match.min_crop_px`` and ``naming.min_side_px``; smaller boxes are kept but not embedded."""
+    sides = xyxy[:, 2:] - xyxy[:, :2]
+    return np.nonzero((sides >= max(match.min_crop_px, naming.min_side_px)).all(axis=1))[0]
+
+
 def with_whole_frame(det: Detections, width: int, height: int, score: float) -> Detections:
     """``det`` plus the whole image as one more box scored ``score``, unless a box already covers it (IoU >= 0.5).
 
@@ -229,10 +236,8 @@ class Pipeline:
                 frame_rows = [len(f) > len(d) for f, d in zip(framed, dets, strict=True)]
                 dets = framed
         crops, owners = [], []
-        min_side = max(self.match.min_crop_px, self.naming.min_side_px)
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
-            sizes = det.xyxy[:, 2:] - det.xyxy[:, :2]
-            ok = np.nonzero((sizes >= min_side).all(axis=1))[0]
+            ok = embeddable(det.xyxy, self.match, self.naming)
             crops.extend(self.match.crops(img, det.xyxy[ok]))
             owners.extend((i, int(j)) for j in ok)
         if not crops:

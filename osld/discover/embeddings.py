@@ -32,7 +32,7 @@ from osld.calibration import NamingDefaults
 from osld.data.images import load_image
 from osld.embedder import Embedder
 from osld.errors import OsldError
-from osld.pipeline import MatchConfig
+from osld.pipeline import MatchConfig, embeddable
 from osld.types import Detections
 
 log = logging.getLogger("osld")
@@ -119,8 +119,7 @@ def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfi
                   max_side: int | None = 1024, naming: NamingDefaults | None = None) -> Regions:
     """Regions of JSONL records, embedded from their boxes the way ``Pipeline`` does (same decode size, crop rule and
     minimum size, ``naming.min_side_px`` included); an image that no longer decodes is skipped with a warning."""
-    match = match or MatchConfig()
-    min_side = max(match.min_crop_px, (naming or NamingDefaults.beside(embedder)).min_side_px)
+    match, naming = match or MatchConfig(), naming or NamingDefaults.beside(embedder)
     parts = []
     for rec in records:
         dets = rec.get("detections") or []
@@ -134,7 +133,7 @@ def embed_records(records: Iterable[dict], embedder: Embedder, match: MatchConfi
                 log.warning("skipping %s", e)
                 continue
             boxes = xyxy * loaded.scale
-            ok = np.nonzero(((boxes[:, 2:] - boxes[:, :2]) >= min_side).all(axis=1))[0]
+            ok = embeddable(boxes, match, naming)
             if len(ok):
                 emb[ok] = embedder.embed(match.crops(loaded.pixels, boxes[ok]))
         parts.append(Regions(np.array([rec["image"]] * n, dtype=str), np.arange(n, dtype=np.int32), xyxy,
