@@ -5,8 +5,11 @@ pipeline's crop rule (``MatchConfig``) and embedded with the given embedder; ``-
 never-trained-on 20 %.
 Per brand with >= 5 boxes: the purity of the cluster holding most of its boxes; coverage = share of regions in a
 cluster that is >= 0.8 one brand. Timing: the crops' embeddings tiled with small noise to ``--n-time`` rows.
+``--text`` also reads the words in every crop (PP-OCRv4, one thread: minutes) and clusters with them
+(``osld discover --text``); then the timing includes the texts, tiled the same way.
 
     python benchmarks/discover.py --split all --split val --json discover.json
+    python benchmarks/discover.py --split train --split val --split all --text
 """
 
 from __future__ import annotations
@@ -68,7 +71,14 @@ def score(assign: np.ndarray, labels: np.ndarray) -> dict:
             "coverage": round(float(np.isin(assign, list(pure)).mean()), 3), "per_brand": per_brand}
 
 
-def run_split(real: Path, split: str, emb) -> dict:
+def _assign(n: int, clusters) -> np.ndarray:
+    assign = np.full(n, -1)
+    for c in clusters:
+        assign[c.members] = c.id
+    return assign
+
+
+def run_split(real: Path, split: str, emb, reader=None) -> dict:
     import faiss
 
     crops, labels = crops_of(real, split)
@@ -76,10 +86,13 @@ def run_split(real: Path, split: str, emb) -> dict:
     t = time.perf_counter()
     clusters = cluster(x, min_size=3)
     seconds = time.perf_counter() - t
-    assign = np.full(len(x), -1)
-    for c in clusters:
-        assign[c.members] = c.id
-    out = {"hdbscan": {**score(assign, labels), "seconds": round(seconds, 3)}}
+    out = {"hdbscan": {**score(_assign(len(x), clusters), labels), "seconds": round(seconds, 3)}}
+    if reader is not None:
+        texts = [" | ".join(line.text for line in lines) for lines in reader.read(crops)]
+        t = time.perf_counter()
+        clusters = cluster(x, min_size=3, texts=texts)
+        out["hdbscan+text"] = {**score(_assign(len(x), clusters), labels), "seconds": round(time.perf_counter() - t, 3)}
+        out["_texts"] = texts
     n_brands = len(set(labels.tolist()))
     for k in (n_brands, 2 * n_brands):  # k-means needs k: the true brand count (unknown in practice), and twice it
         km = faiss.Kmeans(x.shape[1], k, niter=25, seed=0, spherical=True, verbose=False)
@@ -95,15 +108,22 @@ def main() -> None:
     ap.add_argument("--embedder", type=Path, default=default_weights_dir() / "embedder.onnx")
     ap.add_argument("--split", action="append", choices=["all", "train", "val"])
     ap.add_argument("--n-time", type=int, default=10000)
+    ap.add_argument("--text", action="store_true", help="also cluster with the words read in each crop")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     emb = load_embedder(args.embedder)
+    reader = None
+    if args.text:
+        from osld.text import TextReader
+
+        reader = TextReader()
     report = {"embedder": str(args.embedder), "load_1min_start": os.getloadavg()[0], "splits": {}}
-    x = None
+    x = texts = None
     for split in args.split or ["all", "val"]:
-        r = run_split(args.real, split, emb)
-        x = r.pop("_x") if x is None else x
-        r.pop("_x", None)
+        r = run_split(args.real, split, emb, reader)
+        split_x, split_texts = r.pop("_x"), r.pop("_texts", None)
+        if x is None:  # the first split's crops are tiled for the timing
+            x, texts = split_x, split_texts
         report["splits"][split] = r
         for name, s in r.items():
             print(f"{split:5s} {name:12s} clusters {s['clusters']:3d}  brands>=5 {s['brands_ge5']:2d}  "
@@ -112,9 +132,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     big = np.concatenate([x + rng.normal(0, 0.03, x.shape).astype(np.float32)
                           for _ in range(-(-args.n_time // len(x)))])[: args.n_time]
+    big_texts = None if texts is None else (texts * -(-args.n_time // len(x)))[: args.n_time]
     t = time.perf_counter()
-    found = cluster(big, min_size=3)
-    report["time_n"] = {"regions": len(big), "clusters": len(found), "seconds": round(time.perf_counter() - t, 1)}
+    found = cluster(big, min_size=3, texts=big_texts)
+    report["time_n"] = {"regions": len(big), "clusters": len(found), "seconds": round(time.perf_counter() - t, 1),
+                        "text": texts is not None}
     report["load_1min_end"] = os.getloadavg()[0]
     print(f"cluster {len(big)} regions: {report['time_n']['seconds']} s ({len(found)} clusters); 1-min load "
           f"{report['load_1min_start']:.1f} -> {report['load_1min_end']:.1f} on {os.cpu_count()} cores")

@@ -15,20 +15,25 @@ import numpy as np
 from osld.discover.cluster import Cluster, cluster
 from osld.discover.embeddings import EmbeddingWriter, Regions, embed_records, load_regions, read_results
 from osld.discover.report import read_clusters, write_report
+from osld.discover.text import read_texts, recorded_texts
 from osld.embedder import Embedder
 from osld.errors import ConfigError, OsldError, RegistryMismatchError
 from osld.registry import Registry
 from osld.types import UNKNOWN
 
 __all__ = ["Cluster", "EmbeddingWriter", "Regions", "add_cluster", "cluster", "discover", "load_regions",
-           "unknown_regions"]
+           "read_texts", "unknown_regions"]
 
 
 def unknown_regions(results: str | Path, embeddings: str | Path | None = None,
                     embedder: Embedder | None = None) -> Regions:
     """The ``unknown`` regions of a JSONL results file with their embeddings: from ``embeddings`` (written by
     ``osld detect --save-embeddings``) where it covers them, else re-embedded from the images with ``embedder``."""
-    records = read_results(results)
+    return _unknown_regions(read_results(results), embeddings, embedder, results)
+
+
+def _unknown_regions(records: list[dict], embeddings: str | Path | None, embedder: Embedder | None,
+                     results: str | Path) -> Regions:
     known = {r["image"] for r in records}
     if embeddings is not None:
         regions = load_regions(embeddings)
@@ -54,18 +59,23 @@ def unknown_regions(results: str | Path, embeddings: str | Path | None = None,
 
 def discover(results: str | Path, out: str | Path, embeddings: str | Path | None = None,
              embedder: Embedder | None = None, registry: Registry | None = None, min_size: int = 3,
-             per_cluster: int = 40) -> list[Cluster]:
+             per_cluster: int = 40, text: bool = False, progress: bool = False) -> list[Cluster]:
     """Cluster the unknown regions of ``results`` and write the report folder ``out`` (see ``osld.discover.report``).
+
+    ``text``: also cluster by the words read in each region (``osld.discover.text``): the ``text`` that
+    ``osld detect --text`` recorded, else read now (the ``[text]`` extra).
 
     Returns the clusters, best first; their ``members`` index the regions in ``out/clusters.json`` order.
     """
-    regions = unknown_regions(results, embeddings, embedder)
+    records = read_results(results)
+    regions = _unknown_regions(records, embeddings, embedder, results)
     if registry is not None and regions.embedder and registry.embedder is not None \
             and registry.embedder.fingerprint != regions.embedder:
         raise RegistryMismatchError(f"registry {registry.root} embeds with {registry.embedder.fingerprint[:12]} "
                                     f"but the regions were embedded with {regions.embedder[:12]}")
-    clusters = cluster(regions.embedding, min_size=min_size, registry=registry)
-    write_report(out, regions, clusters, per_cluster=per_cluster, source=str(results))
+    texts = read_texts(regions, recorded_texts(records, regions), progress=progress) if text else None
+    clusters = cluster(regions.embedding, min_size=min_size, registry=registry, texts=texts)
+    write_report(out, regions, clusters, per_cluster=per_cluster, source=str(results), texts=texts)
     return clusters
 
 

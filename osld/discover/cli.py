@@ -47,6 +47,10 @@ def discover_cmd(
                                          "cluster's nearest registered brands."),
     min_size: int = typer.Option(3, help="Smallest cluster reported."),
     embedder: Path | None = typer.Option(None, help="Embedder ONNX (default: shipped weights/embedder.onnx)."),
+    text: bool = typer.Option(False, "--text", help="Also cluster by the words read in each region: look-alike "
+                              "wordmarks of different brands stay apart (the results' text from `osld detect "
+                              "--text`, else read now; needs the [text] extra)."),
+    progress: bool = typer.Option(True, help="Show a progress bar while reading text."),
 ) -> None:
     """Cluster the unknown regions of RESULTS and write contact sheets and an index.html to --out."""
     import time
@@ -58,7 +62,8 @@ def discover_cmd(
     try:
         emb = _embedder(embedder)
         reg = Registry(registry, emb) if registry else None
-        clusters = discover(results, out, embeddings=embeddings, embedder=emb, registry=reg, min_size=min_size)
+        clusters = discover(results, out, embeddings=embeddings, embedder=emb, registry=reg, min_size=min_size,
+                            text=text, progress=progress)
     except OsldError as e:
         _fail(e)
     for c in clusters[:20]:

@@ -7,16 +7,23 @@ outliers as noise. At its best k (twice the true brand count) k-means made 16 of
 HDBSCAN (min_cluster_size=3, min_samples=2) 28, in well under a second either way at that size. With session 19's
 embedder min_samples=3 is the better smoothing (29 of 36 brands, 6 of 10 on the val side; min_samples=2: 27, 5), so
 it is the default since; with the session-7 embedder it was 2 (28 vs 23). Session 20's embedder: 31 of 36, 6 of 10.
+
+With the words read in each region (``texts``, ``osld.discover.text``) HDBSCAN runs on a precomputed distance matrix
+with that evidence folded in.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from osld.errors import ConfigError
 from osld.registry import Match, Registry
+
+log = logging.getLogger("osld")
 
 
 @dataclass
@@ -52,8 +59,20 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def unit_distances(x: np.ndarray) -> np.ndarray:
+    """(n, n) float64 euclidean distances between unit rows, computed in place (one n x n allocation: at 10k
+    regions each extra temporary costs 0.8 GB and seconds of page faults)."""
+    x = np.asarray(x, np.float64)
+    d = x @ x.T
+    np.multiply(d, -2.0, out=d)
+    d += 2.0
+    np.maximum(d, 0.0, out=d)
+    return np.sqrt(d, out=d)
+
+
 def cluster(embeddings: np.ndarray, min_size: int = 3, min_samples: int | None = 3,
-            registry: Registry | None = None, nearest_k: int = 3, brute_max: int = 20000) -> list[Cluster]:
+            registry: Registry | None = None, nearest_k: int = 3, brute_max: int = 20000,
+            texts: Sequence[str] | None = None) -> list[Cluster]:
     """Group embeddings into clusters of at least ``min_size``; unclustered (noise) rows belong to none.
 
     Args:
@@ -63,6 +82,9 @@ def cluster(embeddings: np.ndarray, min_size: int = 3, min_samples: int | None =
             embedder (None: ``min_size``).
         registry: when given, each cluster lists its ``nearest_k`` registered brands.
         brute_max: above this many regions, cluster a 32-dimensional PCA projection (bounded memory).
+        texts: the words read in each region (``""``: none), e.g. ``osld.discover.text.read_texts``: regions reading
+            different words are kept apart, regions reading the same words drawn together (up to ``brute_max``
+            regions; above it they are ignored with a warning).
 
     Returns:
         Clusters ranked by ``size * tightness``, best first, ``id`` 1, 2, ...
@@ -76,6 +98,8 @@ def cluster(embeddings: np.ndarray, min_size: int = 3, min_samples: int | None =
     emb = np.asarray(embeddings, np.float32)
     if emb.ndim != 2:
         raise ConfigError(f"embeddings must be (n, dim), got shape {emb.shape}")
+    if texts is not None and len(texts) != len(emb):
+        raise ConfigError(f"texts: expected one per embedding ({len(emb)}), got {len(texts)}")
     valid = np.nonzero(np.linalg.norm(emb, axis=1) > 1e-6)[0]
     if len(valid) < min_size:
         return []
@@ -84,12 +108,20 @@ def cluster(embeddings: np.ndarray, min_size: int = 3, min_samples: int | None =
     # Brute force (one n x n distance matrix, 8 n^2 bytes) is 5-8x faster than sklearn's default tree search in
     # 256 dimensions; past brute_max regions the matrix gets too big, so PCA to 32 dimensions makes trees work.
     feats, algorithm = x, "brute"
-    if len(x) > brute_max:
+    if texts is not None and len(x) <= brute_max:
+        from osld.discover.text import fold_text
+
+        feats, algorithm = fold_text(unit_distances(x), [texts[i] for i in valid]), "precomputed"
+    elif len(x) > brute_max:
+        if texts is not None:
+            log.warning("discover: %d regions > %d; clustering without the texts read", len(x), brute_max)
         from sklearn.decomposition import PCA
 
         feats, algorithm = PCA(32, random_state=0).fit_transform(x), "auto"
+    # a precomputed matrix is HDBSCAN's metric, not a search algorithm
+    how = {"metric": "precomputed"} if algorithm == "precomputed" else {"algorithm": algorithm}
     labels = HDBSCAN(min_cluster_size=min_size, min_samples=min(min_samples or min_size, len(x) - 1),
-                     algorithm=algorithm, copy=True).fit_predict(feats)
+                     copy=True, **how).fit_predict(feats)
     found = []
     for lab in sorted(set(labels.tolist()) - {-1}):
         rows = np.nonzero(labels == lab)[0]

@@ -1,7 +1,8 @@
 """What ``osld discover`` writes: per cluster its crops, a contact sheet and its members; ``clusters.json``; an
 ``index.html`` showing every sheet. Layout of the output folder::
 
-    clusters.json           every cluster: id, size, tightness, nearest brands, members (most central first)
+    clusters.json           every cluster: id, size, tightness, nearest brands, members (most central first); with
+                            text: each member's words read and the cluster's most frequent readings
     index.html              all contact sheets, best cluster first
     cluster_001.png         contact sheet of cluster 1 (most central crop top-left)
     cluster_001/cluster_001_000.png  its crops, most central first (what ``osld discover add`` copies into a registry)
@@ -13,6 +14,8 @@ import html
 import json
 import re
 import shutil
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -82,8 +85,11 @@ def _crops(regions: Regions, clusters: list[Cluster], per_cluster: int, match: M
 
 
 def write_report(out: str | Path, regions: Regions, clusters: list[Cluster], per_cluster: int = 40,
-                 match: MatchConfig | None = None, source: str = "") -> Path:
+                 match: MatchConfig | None = None, source: str = "", texts: Sequence[str] | None = None) -> Path:
     """Write the output folder described in the module docstring; returns the path of ``index.html``.
+
+    ``texts`` (the words read in each region, when clustering used them) are listed per member, and each cluster's
+    most frequent reading is shown as a name suggestion.
 
     The crops are cut as the pipeline cuts a region before embedding it (``match``, default ``MatchConfig()``), so
     the ones ``osld discover add`` registers look like the queries they must match: measured on the real sets' 155
@@ -104,13 +110,17 @@ def write_report(out: str | Path, regions: Regions, clusters: list[Cluster], per
             if crop is not None:
                 files.append(save_png(out / name / f"{name}_{rank:03d}.png", crop).relative_to(out).as_posix())
         save_png(out / f"{name}.png", contact_sheet([x for x in crops[c.id] if x is not None], _title(c)))
-        summary.append({
-            "id": c.id, "size": c.size, "tightness": round(c.tightness, 4), "sheet": f"{name}.png", "crops": files,
-            "nearest": [{"brand": m.brand, "similarity": round(m.sim, 4)} for m in c.nearest],
-            "members": [{"image": str(regions.image[i]), "det": int(regions.det[i]),
-                         "box": [round(float(v), 2) for v in regions.xyxy[i]], "centrality": round(float(s), 4)}
-                        for i, s in zip(c.members, c.centrality, strict=True)],
-        })
+        members = [{"image": str(regions.image[i]), "det": int(regions.det[i]),
+                    "box": [round(float(v), 2) for v in regions.xyxy[i]], "centrality": round(float(s), 4)}
+                   for i, s in zip(c.members, c.centrality, strict=True)]
+        entry = {"id": c.id, "size": c.size, "tightness": round(c.tightness, 4), "sheet": f"{name}.png",
+                 "crops": files, "nearest": [{"brand": m.brand, "similarity": round(m.sim, 4)} for m in c.nearest]}
+        if texts is not None:
+            for m, i in zip(members, c.members, strict=True):
+                m["text"] = texts[i]
+            read = Counter(t.strip() for t in (texts[i] for i in c.members) if t.strip())
+            entry["reads"] = [{"text": t, "regions": k} for t, k in read.most_common(3)]
+        summary.append({**entry, "members": members})
     atomic_write_text(out / "clusters.json", json.dumps(
         {"source": source, "regions": len(regions), "clusters": summary}, indent=1, ensure_ascii=False))
     return atomic_write_text(out / "index.html", _index_html(summary, len(regions), source))
@@ -125,8 +135,10 @@ def _index_html(summary: list[dict], n_regions: int, source: str) -> str:
              "with <code>osld discover add ID BRAND --clusters THIS_FOLDER --registry DIR</code>.</p>"]
     for c in summary:
         near = ", ".join(f"{html.escape(m['brand'])} ({m['similarity']:.2f})" for m in c["nearest"]) or "-"
+        reads = ", ".join(f"<q>{html.escape(r['text'])}</q> ({r['regions']})" for r in c.get("reads", []))
         parts.append(f"<section id=c{c['id']}><h2>#{c['id']}: {c['size']} regions, tightness "
                      f"{c['tightness']:.2f}</h2><p>nearest registered brands: {near}</p>"
+                     + (f"<p>words read: {reads}</p>" if reads else "") +
                      f"<img src='{html.escape(c['sheet'])}' alt='cluster {c['id']}'></section>")
     return "\n".join(parts) + "\n"
 
