@@ -88,7 +88,9 @@ def run_split(real: Path, split: str, emb, reader=None) -> dict:
     seconds = time.perf_counter() - t
     out = {"hdbscan": {**score(_assign(len(x), clusters), labels), "seconds": round(seconds, 3)}}
     if reader is not None:
-        texts = [" | ".join(line.text for line in lines) for lines in reader.read(crops)]
+        from osld.text import join_lines
+
+        texts = [join_lines(lines) for lines in reader.read(crops)]
         t = time.perf_counter()
         clusters = cluster(x, min_size=3, texts=texts)
         out["hdbscan+text"] = {**score(_assign(len(x), clusters), labels), "seconds": round(time.perf_counter() - t, 3)}

@@ -28,7 +28,7 @@ from osld.data.yolo import cxcywh_to_xyxy, list_images, read_brand_labels, split
 from osld.eval.metrics import box_iou, normalize_brand
 from osld.pipeline import Pipeline
 from osld.registry import validate_brand
-from osld.text import FusionConfig, TextMatcher, fuse, normalize_text
+from osld.text import FusionConfig, TextMatcher, fuse, join_lines, normalize_text
 from osld.types import UNKNOWN
 
 SETS = ("logodet3k_clothes", "beerjp")
@@ -120,7 +120,7 @@ class Recorder(TextMatcher):
         for lines in self.reader.read(crops):
             reads = [ln.text for ln in lines]
             crop_only = [ln.text for ln in lines if ln.how == "crop"]
-            out.append((" | ".join(reads), texts.scores(reads)))
+            out.append((join_lines(lines), texts.scores(reads)))
             self.log.append((out[-1][0], out[-1][1], texts.scores(crop_only)))
         return out
 

@@ -120,10 +120,10 @@ def test_cluster_purity_issue_target(real_collection):
 def test_text_read_makes_more_brands_pure(real_collection):
     """Look-alike wordmarks (napapijri, new balance, patagonia, bvlgari shared one cluster) come apart when the
     words read in each crop join the clustering: 8 of the 10 brands with >= 5 boxes pure vs 7 (session-26 embedder)."""
-    from osld.text import TextReader
+    from osld.text import TextReader, join_lines
 
     emb, labels, crops = real_collection
-    texts = [" | ".join(line.text for line in lines) for lines in TextReader().read(crops)]
+    texts = [join_lines(lines) for lines in TextReader().read(crops)]
     pure = [sum(p >= 0.8 for _, p, _ in brand_purity(labels, cluster(emb, min_size=3, texts=t)).values())
             for t in (None, texts)]
     assert pure[1] >= max(pure[0], 8), f"brands >= 0.8 pure without / with text: {pure}"

@@ -90,8 +90,10 @@ def read_texts(regions: Regions, known: Sequence[str | None] | None = None, read
                match: MatchConfig | None = None, max_side: int | None = 1024, progress: bool = False) -> list[str]:
     """The words in each region: ``known[i]`` where it is not None (what ``osld detect --text`` recorded), else
     read with ``reader`` (default ``osld.text.TextReader()``) from the crop the pipeline embeds. Lines are joined
-    by ``" | "`` as in results files; an image that no longer decodes reads as ``""``."""
+    as in results files (``osld.text.join_lines``); an image that no longer decodes reads as ``""``."""
     from tqdm import tqdm
+
+    from osld.text import join_lines
 
     known = list(known) if known is not None else [None] * len(regions)
     if len(known) != len(regions):
@@ -115,5 +117,5 @@ def read_texts(regions: Regions, known: Sequence[str | None] | None = None, read
             continue
         crops = match.crops(loaded.pixels, regions.xyxy[idx] * loaded.scale)
         for i, lines in zip(idx, reader.read(crops), strict=True):
-            out[i] = " | ".join(line.text for line in lines)
+            out[i] = join_lines(lines)
     return out

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from osld.text.match import BrandTexts, FusionConfig, fuse, normalize_text
-from osld.text.ocr import Line, TextReader
+from osld.text.ocr import Line, TextReader, join_lines
 
-__all__ = ["BrandTexts", "FusionConfig", "Line", "TextMatcher", "TextReader", "fuse", "normalize_text"]
+__all__ = ["BrandTexts", "FusionConfig", "Line", "TextMatcher", "TextReader", "fuse", "join_lines", "normalize_text"]
 
 
 class TextMatcher:
@@ -37,9 +37,5 @@ class TextMatcher:
         return self._texts
 
     def read_and_score(self, crops: list[np.ndarray], texts: BrandTexts) -> list[tuple[str, dict[str, float]]]:
-        """Per crop: the text read (lines joined by ``" | "``, ``""`` when none) and its brand scores."""
-        out = []
-        for lines in self.reader.read(crops):
-            reads = [ln.text for ln in lines]
-            out.append((" | ".join(reads), texts.scores(reads)))
-        return out
+        """Per crop: the text read (``join_lines``) and its brand scores."""
+        return [(join_lines(lines), texts.scores([ln.text for ln in lines])) for lines in self.reader.read(crops)]

@@ -28,6 +28,11 @@ class Line:
     how: str = "crop"
 
 
+def join_lines(lines: list[Line]) -> str:
+    """The lines read in one region as results files record them (``text``): joined by ``" | "``, ``""`` when none."""
+    return " | ".join(line.text for line in lines)
+
+
 class TextReader:
     """PP-OCRv4 text detection + recognition on region crops.
 
