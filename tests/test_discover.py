@@ -294,6 +294,21 @@ def test_discover_text_uses_the_words_detect_recorded(tmp_path, demo_run):
     assert "words read" in (read / "index.html").read_text()
 
 
+def test_discover_text_not_read_where_clustering_cannot_use_it(tmp_path, demo_run, monkeypatch, caplog):
+    """Above BRUTE_MAX regions the clustering has no distance matrix to fold texts into: none are read."""
+    import osld.discover as discover_module
+
+    def fail(*_, **__):
+        raise AssertionError("texts were read although the clustering cannot use them")
+
+    monkeypatch.setattr(discover_module, "BRUTE_MAX", 1)
+    monkeypatch.setattr(discover_module, "read_texts", fail)
+    res, emb_file = demo_run
+    clusters = discover_module.discover(res, tmp_path / "c", embeddings=emb_file, min_size=2, text=True)
+    assert clusters and "without the words read" in caplog.text
+    assert all("reads" not in c for c in json.loads((tmp_path / "c" / "clusters.json").read_text())["clusters"])
+
+
 def test_cluster_crops_are_cut_like_the_queries(tmp_path, demo_run, shipped_embedder):
     """What ``discover add`` registers is the region as the pipeline embeds it (no context margin), so a crop file
     embeds to its region's own embedding."""

@@ -8,11 +8,12 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from osld.discover.cluster import Cluster, cluster
+from osld.discover.cluster import BRUTE_MAX, Cluster, cluster
 from osld.discover.embeddings import EmbeddingWriter, Regions, embed_records, load_regions, read_results
 from osld.discover.report import read_clusters, write_report
 from osld.discover.text import read_texts, recorded_texts
@@ -20,6 +21,8 @@ from osld.embedder import Embedder
 from osld.errors import ConfigError, OsldError, RegistryMismatchError
 from osld.registry import Registry
 from osld.types import UNKNOWN
+
+log = logging.getLogger("osld")
 
 __all__ = ["Cluster", "EmbeddingWriter", "Regions", "add_cluster", "cluster", "discover", "load_regions",
            "read_texts", "unknown_regions"]
@@ -73,6 +76,9 @@ def discover(results: str | Path, out: str | Path, embeddings: str | Path | None
             and registry.embedder.fingerprint != regions.embedder:
         raise RegistryMismatchError(f"registry {registry.root} embeds with {registry.embedder.fingerprint[:12]} "
                                     f"but the regions were embedded with {regions.embedder[:12]}")
+    if text and len(regions) > BRUTE_MAX:  # cluster() could not use them: do not spend minutes reading them
+        log.warning("discover: %d regions > %d; clustering without the words read", len(regions), BRUTE_MAX)
+        text = False
     texts = read_texts(regions, recorded_texts(records, regions), progress=progress) if text else None
     clusters = cluster(regions.embedding, min_size=min_size, registry=registry, texts=texts)
     write_report(out, regions, clusters, per_cluster=per_cluster, source=str(results), texts=texts)

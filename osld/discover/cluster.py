@@ -25,6 +25,9 @@ from osld.registry import Match, Registry
 
 log = logging.getLogger("osld")
 
+# Up to this many regions HDBSCAN gets the full distance matrix (8 n^2 bytes), the only form the texts fold into.
+BRUTE_MAX = 20000
+
 
 @dataclass
 class Cluster:
@@ -71,7 +74,7 @@ def unit_distances(x: np.ndarray) -> np.ndarray:
 
 
 def cluster(embeddings: np.ndarray, min_size: int = 3, min_samples: int | None = 3,
-            registry: Registry | None = None, nearest_k: int = 3, brute_max: int = 20000,
+            registry: Registry | None = None, nearest_k: int = 3, brute_max: int = BRUTE_MAX,
             texts: Sequence[str] | None = None) -> list[Cluster]:
     """Group embeddings into clusters of at least ``min_size``; unclustered (noise) rows belong to none.
 
