@@ -124,7 +124,12 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
     distractor_variants = [v for v in CANONICAL_VARIANTS if v == CANONICAL_VARIANTS[0] or v in VARIANT_PENALTY]
     items = [(b, p) for b, ps in crops.items() for p in ps] + extra
     # the cache is named by what it holds, so a change of brands, distractors or variants is never served stale
-    key = repr((items, CANONICAL_VARIANTS, distractor_variants, sorted(VARIANT_PENALTY.items())))
+    # ... or of how a variant is drawn (the chrome badge's rendering changed in session 28)
+    import osld.data.augment
+    import osld.data.surfaces
+
+    drawing = [hashlib.sha1(Path(m.__file__).read_bytes()).hexdigest() for m in (osld.data.augment, osld.data.surfaces)]
+    key = repr((items, CANONICAL_VARIANTS, distractor_variants, sorted(VARIANT_PENALTY.items()), drawing))
     cache = cache.with_name(f"{cache.stem}_{hashlib.sha1(key.encode()).hexdigest()[:8]}{cache.suffix}")
     if cache.exists():
         z = np.load(cache, allow_pickle=True)

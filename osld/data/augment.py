@@ -12,13 +12,40 @@ import cv2
 import numpy as np
 
 
+def is_blob(mask: np.ndarray, solidity: float = 0.9) -> bool:
+    """The logo's outline is a filled convex shape (a disc, a rounded square): its design is in its colours."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = sum(cv2.contourArea(cv2.convexHull(c)) for c in contours)
+    return hull > 0 and mask.sum() >= solidity * hull
+
+
+def one_colour_ink(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Where one ink would print a logo: its whole outline, or for a badge-shaped logo (a disc, a rounded square)
+    its darker or lighter part, so that the design shows as knock-outs instead of a blank disc."""
+    mask = rgba[..., 3] > 127
+    if not is_blob(mask):
+        return rgba[..., 3]
+    lum = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY)
+    values = lum[mask]
+    if values.size < 16 or values.std() < 20:
+        return rgba[..., 3]
+    t, _ = cv2.threshold(values.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = (lum > t) if rng.random() < 0.5 else (lum <= t)
+    if (ink & mask).sum() < 0.1 * mask.sum():
+        ink = ~ink
+    return np.where(ink, rgba[..., 3], 0).astype(np.uint8)
+
+
 def recolor(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Randomly keep colours, make the logo one flat colour, invert it, or make it grey."""
+    """Randomly keep colours, print the logo in one flat colour, invert it, or make it grey."""
     out = rgba.copy()
     r = rng.random()
     if r < 0.5:
         return out
     if r < 0.75:
+        # one ink: before session 28 the whole alpha was filled, so every disc-shaped logo (a fifth of the
+        # catalogue) printed as the same blank disc, a quarter of its renders labelled with nothing of the brand
+        out[..., 3] = one_colour_ink(rgba, rng)
         out[..., :3] = rng.integers(0, 256, 3, dtype=np.uint8)
     elif r < 0.85:
         out[..., :3] = 255 - out[..., :3]

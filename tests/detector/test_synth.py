@@ -165,3 +165,33 @@ def test_scenes_never_use_the_validation_backgrounds(tmp_path, logo_png, scene_i
     synthesize(tmp_path / "ds", [CanonicalLogo(brand="b", source="test", path=logo_png(0))], [tmp_path / "bg"], n=40,
                seed=0, progress=False)
     assert loaded and not set(loaded) & set(val)
+
+
+def test_a_badge_logo_keeps_its_design_as_chrome():
+    """A disc-shaped logo raised as a whole was a blank chrome disc, the same for every such brand."""
+    from osld.data.surfaces import chrome
+
+    badge = _badge()
+    plain = badge.copy()
+    plain[..., :3] = badge[60, 48, :3]  # the same disc without the bar
+    for seed in range(20):
+        with_bar, without = (chrome(x, np.random.default_rng(seed)).astype(int) for x in (badge, plain))
+        assert np.abs(with_bar - without).mean() > 1.0, seed
+
+
+def test_one_colour_print_of_a_badge_knocks_out_its_design():
+    from osld.data.augment import one_colour_ink, recolor
+
+    badge = _badge()
+    disc = badge[..., 3] > 127
+    for seed in range(10):
+        ink = one_colour_ink(badge, np.random.default_rng(seed)) > 127
+        assert 0.05 < ink.sum() / disc.sum() < 0.95 and not (ink & ~disc).any()
+    l_shape = np.zeros((64, 64, 4), np.uint8)
+    l_shape[8:56, 8:20] = l_shape[44:56, 8:56] = (200, 30, 30, 255)  # an outline that is itself the logo
+    assert (one_colour_ink(l_shape, np.random.default_rng(0)) == l_shape[..., 3]).all()
+    # every flat-colour recolouring of the badge still shows the bar
+    for seed in range(40):
+        out = recolor(badge, np.random.default_rng(seed))
+        shown = out[..., 3] > 127
+        assert shown.sum() < disc.sum() or len(np.unique(out[shown][:, :3], axis=0)) > 1, seed
