@@ -129,6 +129,9 @@ def train_embedder_cmd(
     size: int = typer.Option(128, help="Input size (square); the shipped embedder is trained at 128."),
     max_margin: float = typer.Option(0.3, min=0.0, max=1.0, help="Largest margin around a rendered logo or real "
                                      "box, as a fraction of its size per side (pipeline crops have none)."),
+    chrome_share: float = typer.Option(0.1, min=0.0, max=0.6, help="Share of canonical renders made chrome car "
+                                       "emblems (bevelled metal mirroring a sky); the rest stay flat or go on "
+                                       "fabric, cans and signs."),
     backbone: str = typer.Option("mobilenet_v2", help="ImageNet backbone: mobilenet_v2 (shipped) or efficientnet-"
                                  "lite0/1/2 ([backbones] extra); an --init/--resume checkpoint's must match."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),
@@ -146,6 +149,7 @@ def train_embedder_cmd(
         real_instances=str(real_instances) if real_instances else None,
         real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
         backbone=backbone, workers=workers, threads=threads, max_margin=max_margin, seed=seed,
+        chrome_share=chrome_share,
         negatives=tuple(str(n) for n in negatives), background_samples=background_samples,
     )
     try:

@@ -98,13 +98,17 @@ class SampleRenderer:
     """Renders a ``Source`` into a model input (3, size, size) float32, the way a detector crop looks."""
 
     def __init__(self, backgrounds: Sequence[Path], size: int = 112, cache_limit: int = 12000,
-                 max_margin: float = 0.3, negatives: Sequence[Path] = ()):
+                 max_margin: float = 0.3, negatives: Sequence[Path] = (), chrome_share: float = 0.1):
         if not 0.0 <= max_margin <= 1.0:
             raise ValueError(f"max_margin is a fraction of the logo size per side, 0 to 1; got {max_margin}")
+        if not 0.0 <= chrome_share <= 0.6:
+            raise ValueError(f"chrome_share is the fraction of canonical renders made chrome emblems, 0 to 0.6; "
+                             f"got {chrome_share}")
         self.backgrounds = list(backgrounds)
         self.negatives = list(negatives)  # photos without logos, for render_background
         self.size = size
         self.max_margin = max_margin
+        self.chrome_share = chrome_share
         self.photometric = photometric(p=0.9)
         self._cache: dict[Path, np.ndarray] = {}
         self._bg_cache: dict[Path, np.ndarray] = {}
@@ -141,8 +145,10 @@ class SampleRenderer:
     def render_canonical(self, path: Path, rng: np.random.Generator) -> np.ndarray:
         rgba = recolor(self._rgba(path), rng)
         rgba = crop_to_alpha(random_warp(rgba, rng, max_rotate=20, max_perspective=0.1))
-        rgba = print_on_surface(rgba, rng, p=0.5,
-                                weights={"cylinder": 0.3, "fabric": 0.3, "chrome": 0.2, "sign": 0.2})
+        # absolute shares of all renders: 40 % on the other surfaces, chrome_share as chrome emblems, rest flat
+        # (chrome_share 0.1 is the mix every run before session 28 used)
+        rgba = print_on_surface(rgba, rng, p=0.4 + self.chrome_share,
+                                weights={"cylinder": 0.15, "fabric": 0.15, "chrome": self.chrome_share, "sign": 0.1})
         h, w = rgba.shape[:2]
         # margins as a detector box leaves them: 0 to max_margin of the logo size on each side, independently
         ml, mr, mt, mb = (rng.uniform(0.0, self.max_margin, 4) * np.array([w, w, h, h])).astype(int)

@@ -33,6 +33,7 @@ class EmbedderTrainConfig:
     dim: int = 256
     size: int = 128
     max_margin: float = 0.3  # rendered crops get 0 to this much of the logo size around it on each side
+    chrome_share: float = 0.1  # canonical renders made chrome car emblems (bevelled metal)
     backbone: str = "mobilenet_v2"  # or efficientnet-lite0/1/2 (the [backbones] extra)
     temperature: float = 0.05
     classes_per_batch: int = 32
@@ -177,7 +178,8 @@ def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: boo
         print(f"init from {init}: {sum(n in known for n in class_names)}/{n_classes} proxies reused, "
               f"{steps_before} steps and {minutes_prior:.0f} min of earlier training")
     backgrounds = background_photos(cfg.backgrounds, "train")
-    renderer = SampleRenderer(backgrounds, size=cfg.size, max_margin=cfg.max_margin, negatives=negatives)
+    renderer = SampleRenderer(backgrounds, size=cfg.size, max_margin=cfg.max_margin, negatives=negatives,
+                             chrome_share=cfg.chrome_share)
     dataset = ClassDataset(classes, renderer)
     sampler = BalancedBatchSampler(n_canonical, n_classes - n_canonical, cfg.classes_per_batch,
                                    cfg.samples_per_class, cfg.real_fraction, seed=cfg.seed, start_step=step,

@@ -48,3 +48,30 @@ def test_batches_carry_background_patches_of_the_negative_photos_only(tmp_path):
         assert x.mean() < 100  # cut from the dark photo without logos (photometric jitter moves it a little)
     with pytest.raises(ValueError, match="without logos"):
         SampleRenderer([photos["logo_scene"]], size=32).render_background(np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_chrome_share_sets_how_many_canonical_renders_are_chrome(tmp_path, monkeypatch, share):
+    import osld.data.surfaces as surfaces
+
+    chromed = []
+    real_chrome = surfaces.SURFACES["chrome"]
+
+    def counting_chrome(rgba, rng):
+        chromed.append(1)
+        return real_chrome(rgba, rng)
+
+    monkeypatch.setitem(surfaces.SURFACES, "chrome", counting_chrome)
+    logo = np.zeros((60, 120, 4), np.uint8)
+    logo[15:45, 20:100] = (30, 30, 200, 255)  # an opaque bar on a transparent ground
+    cv2.imwrite(str(tmp_path / "logo.png"), logo)
+    renderer = SampleRenderer([], size=32, chrome_share=share)
+    n = 100
+    for seed in range(n):
+        assert renderer.render_canonical(tmp_path / "logo.png", np.random.default_rng(seed)).ndim == 3
+    assert abs(len(chromed) / n - share) < 0.1, (len(chromed), n)
+
+
+def test_chrome_share_past_the_other_surfaces_is_refused():
+    with pytest.raises(ValueError, match="chrome_share"):
+        SampleRenderer([], chrome_share=0.7)
