@@ -19,21 +19,24 @@ def is_blob(mask: np.ndarray, solidity: float = 0.9) -> bool:
     return hull > 0 and mask.sum() >= solidity * hull
 
 
+def two_tone_part(rgba: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """The lighter or darker of a logo's colours inside ``mask`` (Otsu on luminance), or None when the logo has one
+    colour or that part covers under a tenth of it."""
+    lum = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY)
+    values = lum[mask]
+    if values.size < 16 or values.std() < 20:
+        return None
+    t, _ = cv2.threshold(values.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    part = mask & ((lum > t) if rng.random() < 0.5 else (lum <= t))
+    return part if part.sum() > 0.1 * mask.sum() else None
+
+
 def one_colour_ink(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Where one ink would print a logo: its whole outline, or for a badge-shaped logo (a disc, a rounded square)
     its darker or lighter part, so that the design shows as knock-outs instead of a blank disc."""
     mask = rgba[..., 3] > 127
-    if not is_blob(mask):
-        return rgba[..., 3]
-    lum = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY)
-    values = lum[mask]
-    if values.size < 16 or values.std() < 20:
-        return rgba[..., 3]
-    t, _ = cv2.threshold(values.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    ink = (lum > t) if rng.random() < 0.5 else (lum <= t)
-    if (ink & mask).sum() < 0.1 * mask.sum():
-        ink = ~ink
-    return np.where(ink, rgba[..., 3], 0).astype(np.uint8)
+    ink = two_tone_part(rgba, mask, rng) if is_blob(mask) else None
+    return rgba[..., 3] if ink is None else np.where(ink, rgba[..., 3], 0).astype(np.uint8)
 
 
 def recolor(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:

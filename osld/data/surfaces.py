@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from osld.data.augment import crop_to_alpha, is_blob, random_warp
+from osld.data.augment import crop_to_alpha, is_blob, random_warp, two_tone_part
 
 
 def _remap(rgba: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
@@ -75,13 +75,8 @@ def _bevel(mask: np.ndarray, width: float) -> np.ndarray:
 def _raised_part(rgba: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The part of a logo that stands out of its badge: the lighter or darker of its colours (Otsu), when it
     has two; the whole logo otherwise (a solid shape is raised as a whole)."""
-    lum = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2GRAY)
-    values = lum[mask]
-    if values.size < 16 or values.std() < 20:
-        return mask
-    t, _ = cv2.threshold(values.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    part = mask & ((lum > t) if rng.random() < 0.5 else (lum <= t))
-    return part if part.sum() > 0.1 * mask.sum() else mask
+    part = two_tone_part(rgba, mask, rng)
+    return mask if part is None else part
 
 
 def chrome(rgba: np.ndarray, rng: np.random.Generator) -> np.ndarray:
