@@ -124,7 +124,8 @@ def train_embedder_cmd(
                                          help="Photo folders without logos, for --background-samples (searched "
                                          "recursively; their validation quarter is left out)."),
     init: Path | None = typer.Option(None, help="Continue from this compact checkpoint (e.g. weights/embedder.pt)."),
-    max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5)."),
+    max_minutes: float = typer.Option(60.0, help="Stop after this many minutes (checkpoints every 5); with --resume, "
+                                      "this many minutes more, the learning-rate schedule stretched over all of them."),
     dim: int = typer.Option(256, help="Embedding dimension."),
     size: int = typer.Option(128, help="Input size (square); the shipped embedder is trained at 128."),
     max_margin: float = typer.Option(0.3, min=0.0, max=1.0, help="Largest margin around a rendered logo or real "
