@@ -116,20 +116,23 @@ def embed_registry(embedder, crops: dict[str, list[Path]], extra: list[tuple[str
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows (vectors, brand per row, score offset per row): real crops embedded once, canonical PNGs as the
     registry's variants (``osld.embedder.preprocess``), each row's offset as the registry's search adds it."""
-    from osld.data import augment, surfaces
     from osld.data.images import load_rgba
-    from osld.embedder import preprocess
-    from osld.embedder.preprocess import CANONICAL_VARIANTS, VARIANT_PENALTY, canonical_variants, variant_offsets
+    from osld.embedder.preprocess import (
+        CANONICAL_VARIANTS,
+        VARIANT_PENALTY,
+        canonical_variants,
+        drawing_fingerprint,
+        variant_offsets,
+    )
 
     # distractors: the plain variant on white and the penalised ones, not the other plain composites (a third of
     # the embedding time on a shared CPU; their best match is nearly always the white one)
     distractor_variants = [v for v in CANONICAL_VARIANTS if v == CANONICAL_VARIANTS[0] or v in VARIANT_PENALTY]
     items = [(b, p) for b, ps in crops.items() for p in ps] + extra
     # the cache is named by what it holds, so a change of brands, distractors or variants is never served stale
-    # ... or of how a variant is drawn: the code of preprocess.canonical_variants and of the surfaces it uses (the
-    # chrome badge's rendering changed in session 28)
-    drawing = [hashlib.sha1(Path(m.__file__).read_bytes()).hexdigest() for m in (preprocess, surfaces, augment)]
-    key = repr((items, CANONICAL_VARIANTS, distractor_variants, sorted(VARIANT_PENALTY.items()), drawing))
+    # ... or of how a variant is drawn (the chrome badge's rendering changed in session 28)
+    key = repr((items, CANONICAL_VARIANTS, distractor_variants, sorted(VARIANT_PENALTY.items()),
+                drawing_fingerprint()))
     cache = cache.with_name(f"{cache.stem}_{hashlib.sha1(key.encode()).hexdigest()[:8]}{cache.suffix}")
     if cache.exists():
         z = np.load(cache, allow_pickle=True)

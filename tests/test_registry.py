@@ -80,6 +80,22 @@ def test_other_embedder_triggers_full_rebuild(tmp_path, counting, logo_png):
     assert counting.crops > before
 
 
+def test_older_drawing_of_the_variants_triggers_full_rebuild(tmp_path, counting, logo_png, monkeypatch):
+    """A registry indexed before a rendering fix is re-embedded, not served with the old variant rows."""
+    from osld.registry import store
+
+    reg = Registry(tmp_path / "reg", counting)
+    reg.add("acme", [logo_png(1)])
+    manifest = json.loads((tmp_path / "reg" / ".osld" / "manifest.json").read_text())
+    assert manifest["drawing"] == store.drawing_fingerprint()
+    before = counting.crops
+    assert Registry(tmp_path / "reg", counting).sync()["kept"] == 1 and counting.crops == before
+
+    monkeypatch.setattr(store, "drawing_fingerprint", lambda: "the variants drawn by newer code")
+    assert Registry(tmp_path / "reg", counting).sync()["added"] == 1
+    assert counting.crops > before
+
+
 def test_index_files_on_disk(tmp_path, counting, logo_png):
     import faiss
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,6 +19,20 @@ CANONICAL_VARIANTS = ("white", "black", "grey_on_white", "chrome")
 # of the second (session 20, ``osld evaluate embedder``'s sets (a) and (c)).
 VARIANT_PENALTY = {"chrome": 0.06}
 CHROME_BACKGROUND = 40.0
+
+
+@cache
+def drawing_fingerprint() -> str:
+    """A hash of the code that draws the canonical variants: this module and the surfaces and augment code it
+    calls. A registry indexed under other drawing code is re-embedded, so a fix to a rendering (session 28's
+    chrome badge) reaches indexes built before it. Hashing the source, not a version constant nobody bumps, errs
+    toward one needless re-index after an unrelated edit to these modules."""
+    from osld.data import augment, surfaces
+
+    h = hashlib.sha1()
+    for path in (__file__, surfaces.__file__, augment.__file__):
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()
 
 
 def pad_to_square(rgb: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 On-disk format (the one place it is described)::
 
     <registry>/<brand>/<any name>.{png,jpg,jpeg,webp,bmp}   canonical images; the folder name is the brand
-    <registry>/.osld/manifest.json    format version, embedder fingerprint + dim, canonical variants, checksums of
+    <registry>/.osld/manifest.json    format version, embedder fingerprint + dim, canonical variants and the hash
+                                      of the code that draws them, checksums of
                                       vectors.npy and index.faiss, and one entry per image: relative path, size,
                                       mtime_ns, sha256, first row, rows
                                       and ``calibration``: impostor similarities (``osld.calibration``)
@@ -17,9 +18,10 @@ Each transparent canonical PNG is embedded as the variants in ``osld.embedder.pr
 any background, or cast in metal, has a close neighbour; an opaque image is embedded once. A match to the chrome
 row counts ``VARIANT_PENALTY`` less (``Registry.row_offsets``). The index is brought up to date on every use: only new
 or changed files (size/mtime, then content hash) are embedded, deleted files drop out, and an index built by a
-different embedder is rebuilt from scratch. Every file is written to a temporary name and renamed, the manifest
-last; on load ``vectors.npy``'s shape and checksum and ``index.faiss``'s checksum are checked against the
-manifest: a torn, corrupt, stale or swapped file is detected and rebuilt (``index.faiss`` from ``vectors.npy``).
+different embedder, or with other variants or an older drawing of them, is rebuilt from scratch. Every file is
+written to a temporary name and renamed, the manifest last; on load ``vectors.npy``'s shape and checksum and
+``index.faiss``'s checksum are checked against the manifest: a torn, corrupt, stale or swapped file is detected
+and rebuilt (``index.faiss`` from ``vectors.npy``).
 
 Brand names are normalized and compared as ``osld.registry.names`` documents (NFC, no invisible characters,
 case-insensitive). Brand folders that resolve outside the registry (symlinks) are skipped and never written to.

@@ -95,8 +95,9 @@ def _flat_index_bytes(vectors: np.ndarray) -> tuple[object, bytes]:
 
 
 def write_index(index_dir: Path, entries: list[dict], vectors: np.ndarray, fingerprint: str,
-                variants: list[str], calibration: dict | None = None) -> object:
+                variants: list[str], drawing: str, calibration: dict | None = None) -> object:
     """Write vectors, index and manifest (last); returns the faiss ``IndexFlatIP`` over ``vectors``.
+    ``drawing``: ``osld.embedder.preprocess.drawing_fingerprint()`` of the code that drew the variants.
     ``calibration``: the registry's impostor statistics (``osld.calibration``), kept in the manifest."""
     buf = io.BytesIO()
     np.save(buf, vectors.astype(np.float32), allow_pickle=False)
@@ -104,7 +105,7 @@ def write_index(index_dir: Path, entries: list[dict], vectors: np.ndarray, finge
     index, data = _flat_index_bytes(vectors)
     atomic_write_bytes(index_dir / "index.faiss", data)
     manifest = {"format": FORMAT_VERSION, "embedder": fingerprint, "dim": int(vectors.shape[1]),
-                "variants": variants, "rows": int(len(vectors)), "sha256": sha256_array(vectors),
+                "variants": variants, "drawing": drawing, "rows": int(len(vectors)), "sha256": sha256_array(vectors),
                 "index_sha256": hashlib.sha256(data).hexdigest(),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "calibration": calibration, "entries": entries}
     atomic_write_bytes(index_dir / "manifest.json", json.dumps(manifest, indent=1).encode())

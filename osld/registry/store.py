@@ -16,7 +16,7 @@ from osld._onnx import file_sha256
 from osld.calibration import calibrate, calibration_current
 from osld.data.images import load_rgba
 from osld.embedder import Embedder
-from osld.embedder.preprocess import CANONICAL_VARIANTS, canonical_variants, variant_offsets
+from osld.embedder.preprocess import CANONICAL_VARIANTS, canonical_variants, drawing_fingerprint, variant_offsets
 from osld.errors import ConfigError, ImageReadError, RegistryError
 from osld.registry.index import load_flat_index, read_index, write_index
 from osld.registry.lock import INDEX_DIR, check_writable_layout, registry_lock
@@ -248,10 +248,13 @@ class Registry:
         self._check_is_registry()
         with registry_lock(self.root):
             manifest, vectors = read_index(self.index_dir)
-            variants = list(CANONICAL_VARIANTS)
-            if manifest is not None and (manifest.get("embedder") != embedder.fingerprint
-                                         or manifest.get("variants") != variants):
+            variants, drawing = list(CANONICAL_VARIANTS), drawing_fingerprint()
+            if manifest is not None and manifest.get("embedder") != embedder.fingerprint:
                 log.warning("registry %s was indexed with another embedder; re-embedding everything", self.root)
+                manifest, vectors = None, None
+            elif manifest is not None and (manifest.get("variants"), manifest.get("drawing")) != (variants, drawing):
+                log.warning("registry %s was indexed with other canonical variants or an older drawing of them; "
+                            "re-embedding everything", self.root)
                 manifest, vectors = None, None
             old = {e["path"]: e for e in manifest["entries"]} if manifest else {}
             stats = dict(added=0, changed=0, removed=0, kept=0, failed=0)
@@ -305,7 +308,8 @@ class Registry:
                 calib = calibrate(all_vectors, brands, embedder, self.index_dir, offsets)
                 changed = True
             if changed:
-                index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants, calib)
+                index = write_index(self.index_dir, out_entries, all_vectors, embedder.fingerprint, variants, drawing,
+                                    calib)
             else:  # unchanged: the stored index, if its checksum says it belongs to these vectors
                 index = load_flat_index(self.index_dir, manifest, all_vectors)
             self.calibration = calib
