@@ -86,6 +86,8 @@ def train_detector_cmd(
     multi_scale: float = typer.Option(0.0, help="Train each batch at a random size in imgsz*(1 +- this), e.g. 0.25."),
     real_repeat: int = typer.Option(1, min=1, help="List each real train image this many times (weights real "
                                     "photos against the synthetic scenes)."),
+    mosaic: float = typer.Option(0.5, min=0.0, max=1.0, help="Probability that a training image is a 2x2 mosaic "
+                                 "of four (off in the last epoch)."),
     export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
 ) -> None:
     """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
@@ -94,7 +96,7 @@ def train_detector_cmd(
     cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
                               real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
                               imgsz=imgsz, batch=batch, workers=workers, threads=threads, lr0=lr0,
-                              multi_scale=multi_scale, real_repeat=real_repeat)
+                              multi_scale=multi_scale, real_repeat=real_repeat, mosaic=mosaic)
     try:
         best = train_detector(cfg, init=init, resume=resume)
         if export:

@@ -41,6 +41,7 @@ class DetectorTrainConfig:
     # Each real train image is listed this many times: real photos are the distribution users bring, and with
     # thousands of synthetic scenes beside a few hundred photos per set, one listing leaves them under half a batch.
     real_repeat: int = 1
+    mosaic: float = 0.5  # share of batches' images built as 2x2 mosaics (more small logos, more context)
 
 
 def _write_lists(cfg: DetectorTrainConfig) -> Path:
@@ -202,7 +203,7 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             batch=cfg.batch, device="cpu", workers=cfg.workers, project=str(out.resolve()), name="train",
             exist_ok=True, seed=cfg.seed, amp=False, plots=True, patience=100,
             warmup_epochs=0.1 if previous else 3.0, cache=False, verbose=False,
-            close_mosaic=1, mosaic=0.5, scale=0.5, degrees=5.0, fliplr=0.0, multi_scale=cfg.multi_scale,
+            close_mosaic=1, mosaic=cfg.mosaic, scale=0.5, degrees=5.0, fliplr=0.0, multi_scale=cfg.multi_scale,
             **schedule,
         )
         minutes = (time.time() - started) / 60
