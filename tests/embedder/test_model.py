@@ -163,3 +163,22 @@ def test_unknown_backbone_and_mismatched_checkpoint_fail_in_one_line(tmp_path):
                               backbone="efficientnet-lite0")
     with pytest.raises(CheckpointError, match="a mobilenet_v2 embedder; continue it with --backbone mobilenet_v2"):
         train_embedder(cfg, init=default_weights_dir() / "embedder.pt", progress=False)
+
+
+def test_average_checkpoints_is_the_element_wise_mean_and_refuses_other_architectures(tmp_path):
+    from osld._checkpoint import save_checkpoint
+    from osld.embedder.train import average_checkpoints, load_checkpoint
+    from osld.errors import CheckpointError
+
+    def ckpt(name, value, shape=(2, 3)):
+        state = {"model": {"w": torch.full(shape, value, dtype=torch.float16), "n": torch.tensor(7)},
+                 "proxies": torch.full((4, 2), value), "class_names": ["a", "b", "c", "d"], "steps_total": int(value)}
+        return save_checkpoint(state, tmp_path / name)
+
+    a, b = ckpt("a.pt", 1.0), ckpt("b.pt", 4.0)
+    mean = load_checkpoint(average_checkpoints([a, b], tmp_path / "mean.pt"))
+    assert mean["model"]["w"].dtype == torch.float16 and mean["model"]["w"].eq(2.5).all()
+    assert mean["proxies"].eq(4.0).all() and mean["steps_total"] == 4  # the last checkpoint's
+    assert "a.pt" in mean["averaged_from"]
+    with pytest.raises(CheckpointError, match="not the same architecture"):
+        average_checkpoints([ckpt("c.pt", 1.0, shape=(3, 3)), b], tmp_path / "bad.pt")
