@@ -107,8 +107,8 @@ def test_cluster_big_brands_pure_and_far_above_chance(real_collection):
         assert (np.diff(c.centrality) <= 1e-6).all()
 
 
-@pytest.mark.xfail(strict=False, reason="issue 16's target; the session-5, -7, -19, -20 and -29 embedders meet it for 6 "
-                   "of the 10 validation brands with >= 5 boxes, session 26's for 7, 8 with the words read "
+@pytest.mark.xfail(strict=False, reason="issue 16's target; the session-5, -7, -19, -20 and -29 embedders meet it "
+                   "for 6 of the 10 validation brands with >= 5 boxes, session 26's for 7, 8 with the words read "
                    "(README 'Discover')")
 def test_cluster_purity_issue_target(real_collection):
     emb, labels, _ = real_collection
