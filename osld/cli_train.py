@@ -87,7 +87,7 @@ def train_detector_cmd(
     real_repeat: int = typer.Option(1, min=1, help="List each real train image this many times (weights real "
                                     "photos against the synthetic scenes)."),
     mosaic: float = typer.Option(0.5, min=0.0, max=1.0, help="Probability that a training image is a 2x2 mosaic "
-                                 "of four (off in the last epoch)."),
+                                 "of four (off in the last epoch of a run that plans several)."),
     export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
 ) -> None:
     """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
