@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from osld._checkpoint import average_checkpoints as _average_checkpoints
 from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld._io import atomic_write_bytes
@@ -225,21 +226,7 @@ def average_checkpoints(checkpoints: list[str | Path], out: str | Path) -> Path:
     average kept most of the new run's real-photo recall and the older weights' rejection of logo-free photos.
     The other fields (epochs, minutes, metrics) are the last checkpoint's; ``averaged_from`` names the inputs.
     """
-    if len(checkpoints) < 2:
-        raise ConfigError("average_checkpoints: give at least two checkpoints")
-    ckpts = [load_checkpoint(c) for c in checkpoints]
-    keys = set(ckpts[-1]["state_dict"])
-    for path, c in zip(checkpoints, ckpts, strict=True):
-        if set(c["state_dict"]) != keys or c.get("model_yaml") != ckpts[-1].get("model_yaml"):
-            raise CheckpointError(f"{path}: not the same architecture as {checkpoints[-1]}")
-    state = {}
-    for k in keys:
-        tensors = [c["state_dict"][k] for c in ckpts]
-        if any(t.shape != tensors[-1].shape for t in tensors):
-            raise CheckpointError(f"{k}: shapes differ between the checkpoints")
-        state[k] = (sum(t.float() for t in tensors) / len(tensors)).to(tensors[-1].dtype)
-    averaged = dict(ckpts[-1], state_dict=state, averaged_from=json.dumps([Path(c).name for c in checkpoints]))
-    return save_checkpoint(averaged, Path(out))
+    return _average_checkpoints(checkpoints, out, "detector", "state_dict", same=("model_yaml",))
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, imgsz: int = 320) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from osld._checkpoint import average_checkpoints as _average_checkpoints
 from osld._checkpoint import load_checkpoint as _load_checkpoint
 from osld._checkpoint import save_checkpoint
 from osld.data.logos import by_brand, read_catalogue, read_heldout, real_brand_key
@@ -116,16 +117,7 @@ def average_checkpoints(checkpoints: list[str | Path], out: str | Path) -> Path:
     weights it started from kept the run's gains and lost less on real brand photos than the run alone. Proxies,
     class names, config and counters are the last checkpoint's; ``averaged_from`` names the inputs.
     """
-    if len(checkpoints) < 2:
-        raise ConfigError("average_checkpoints: give at least two checkpoints")
-    states = [load_checkpoint(c) for c in checkpoints]
-    last = states[-1]["model"]
-    for path, state in zip(checkpoints, states, strict=True):
-        if state["model"].keys() != last.keys() or any(state["model"][k].shape != last[k].shape for k in last):
-            raise CheckpointError(f"{path}: not the same architecture as {checkpoints[-1]}")
-    model = {k: (sum(st["model"][k].float() for st in states) / len(states)).to(last[k].dtype) for k in last}
-    averaged = dict(states[-1], model=model, averaged_from=json.dumps([Path(c).name for c in checkpoints]))
-    return save_checkpoint(averaged, Path(out))
+    return _average_checkpoints(checkpoints, out, "embedder", "model")
 
 
 def train_embedder(cfg: EmbedderTrainConfig, resume: bool = False, progress: bool = True,
