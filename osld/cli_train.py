@@ -88,6 +88,8 @@ def train_detector_cmd(
                                     "photos against the synthetic scenes)."),
     mosaic: float = typer.Option(0.5, min=0.0, max=1.0, help="Probability that a training image is a 2x2 mosaic "
                                  "of four (off in the last epoch of a run that plans several)."),
+    freeze: int = typer.Option(0, min=0, max=18, help="Freeze the first N of the backbone's 18 mobilenet_v2 "
+                               "blocks (14: everything up to stride 16; 0: train all)."),
     export: Path | None = typer.Option(None, help="Export the best checkpoint to this ONNX file at the end."),
 ) -> None:
     """Train the class-agnostic logo detector (ultralytics YOLO, one class, CPU, offline)."""
@@ -96,7 +98,8 @@ def train_detector_cmd(
     cfg = DetectorTrainConfig(data=tuple(str(d) for d in data), out=str(out),
                               real_dirs=tuple(str(r) for r in real_dir), max_minutes=max_minutes, epochs=epochs,
                               imgsz=imgsz, batch=batch, workers=workers, threads=threads, lr0=lr0,
-                              multi_scale=multi_scale, real_repeat=real_repeat, mosaic=mosaic)
+                              multi_scale=multi_scale, real_repeat=real_repeat, mosaic=mosaic,
+                              freeze=freeze)
     try:
         best = train_detector(cfg, init=init, resume=resume)
         if export:

@@ -21,6 +21,7 @@ MODEL_YAML = Path(__file__).with_name("mobilenet_v2_yolo.yaml")
 # rate forgot most of what it knew within one epoch (session 2: yologo val recall 0.42 -> 0.35), so --init runs
 # default to a quarter of it.
 FINETUNE_LR0 = 5e-4
+BACKBONE_BLOCKS = 18  # mobilenet_v2 features[0..17]; the yaml's Index layers read features 6, 13 and 17
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class DetectorTrainConfig:
     # thousands of synthetic scenes beside a few hundred photos per set, one listing leaves them under half a batch.
     real_repeat: int = 1
     mosaic: float = 0.5  # share of batches' images built as 2x2 mosaics (more small logos, more context)
+    # Freeze the first N of the backbone's 18 mobilenet_v2 blocks (0: train all). Frozen blocks keep their
+    # features and skip the backward pass, so an epoch is shorter and fewer weights can fit the train photos.
+    freeze: int = 0
 
 
 def _write_lists(cfg: DetectorTrainConfig) -> Path:
@@ -205,13 +209,24 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             exist_ok=True, seed=cfg.seed, amp=False, plots=True, patience=100,
             warmup_epochs=0.1 if previous else 3.0, cache=False, verbose=False,
             close_mosaic=1, mosaic=cfg.mosaic, scale=0.5, degrees=5.0, fliplr=0.0, multi_scale=cfg.multi_scale,
-            **schedule,
+            freeze=frozen_layers(cfg.freeze), **schedule,
         )
         minutes = (time.time() - started) / 60
         with open(out / "osld_train_log.jsonl", "a") as f:
             f.write(json.dumps({"init": str(init or ""), "minutes": round(minutes, 1)}) + "\n")
     best = out / "detector_best.pt"
     return best if best.exists() else out / "detector_last.pt"
+
+
+def frozen_layers(blocks: int) -> list[str] | None:
+    """ultralytics' ``freeze`` entries for the backbone's first ``blocks`` mobilenet_v2 blocks (None: none).
+
+    The whole torchvision backbone is layer 0 of the YOLO yaml, so an int (first N *layers*) would freeze all of
+    it or nothing; ultralytics matches each entry as the name prefix ``model.{entry}.``.
+    """
+    if not 0 <= blocks <= BACKBONE_BLOCKS:
+        raise ConfigError(f"freeze must be 0..{BACKBONE_BLOCKS} backbone blocks, got {blocks}")
+    return [f"0.m.{i}" for i in range(blocks)] or None
 
 
 def load_checkpoint(path: str | Path) -> dict:
