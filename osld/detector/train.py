@@ -177,6 +177,7 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
     short warm-up, then the schedule. ``resume``: the same from ``OUT/detector_last.pt`` (weights only; the
     optimizer restarts), so a stopped run continues without unpickling ultralytics' own checkpoints.
     """
+    freeze = frozen_layers(cfg.freeze)  # a bad value fails here, before any file is written or model built
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -209,7 +210,7 @@ def train_detector(cfg: DetectorTrainConfig, init: str | Path | None = None, res
             exist_ok=True, seed=cfg.seed, amp=False, plots=True, patience=100,
             warmup_epochs=0.1 if previous else 3.0, cache=False, verbose=False,
             close_mosaic=1, mosaic=cfg.mosaic, scale=0.5, degrees=5.0, fliplr=0.0, multi_scale=cfg.multi_scale,
-            freeze=frozen_layers(cfg.freeze), **schedule,
+            freeze=freeze, **schedule,
         )
         minutes = (time.time() - started) / 60
         with open(out / "osld_train_log.jsonl", "a") as f:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from osld.detector.train import BACKBONE_BLOCKS, frozen_layers, load_checkpoint
+from osld.detector.train import BACKBONE_BLOCKS, DetectorTrainConfig, frozen_layers, load_checkpoint, train_detector
 from osld.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "detector.pt"
@@ -31,3 +31,11 @@ def test_freeze_names_the_first_blocks_of_the_backbone_and_nothing_else():
 def test_freeze_outside_the_backbone_is_a_config_error(blocks):
     with pytest.raises(ConfigError, match="freeze"):
         frozen_layers(blocks)
+
+
+def test_train_detector_refuses_a_bad_freeze_before_writing_anything(tmp_path):
+    cfg = DetectorTrainConfig(data=(str(tmp_path / "missing.yaml"),), out=str(tmp_path / "run"),
+                              freeze=BACKBONE_BLOCKS + 1)
+    with pytest.raises(ConfigError, match="freeze"):
+        train_detector(cfg)
+    assert not (tmp_path / "run").exists()
