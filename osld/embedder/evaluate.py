@@ -5,6 +5,13 @@
     exist, otherwise one real crop per brand as the exemplar, which is then not a query);
 (b) augmented renders of the validation brands (never trained on) against the same registry.
 
+Five car brands redesigned their logo in 2021-2022 (``REDESIGNED_CAR_BRANDS``, ``docs/redesigned_car_emblems.jpg``):
+the catalogue holds the new design and all 16 photos of each show the old emblem (Kia's oval wordmark against the
+new script, Peugeot's standing lion against the shield-framed head, Dacia's badge against the new link; Citroën and
+Renault redrew their chevrons and diamond). No embedder has named one of those 80 photos. A user registers the
+design their photos show, so those brands also get one real crop of the old emblem as an exemplar, as brands
+without a canonical image do. ``per_brand`` in each result gives every brand's Recall@1.
+
 The registry is a real ``Registry`` folder of symlinks, so its faiss index is cached per embedder.
 """
 
@@ -24,6 +31,9 @@ from osld.data.images import iter_image_files, load_image
 from osld.data.logos import normalize_brand, read_catalogue, real_brand_key
 from osld.embedder import Embedder
 from osld.registry import Registry
+
+# the catalogue's image is the 2021-2022 redesign; all of their vehicle_logos photos show the old emblem
+REDESIGNED_CAR_BRANDS = frozenset({"citroen", "dacia", "kia", "peugeot", "renault"})
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,9 @@ def _write_real_exemplars(folder: Path, data: EmbedderEvalData, have: set[str], 
 
 def build_eval_registry(folder: Path, data: EmbedderEvalData, only: set[str] | None = None
                         ) -> tuple[Path, set[Path]]:
-    """A registry folder of symlinks: every canonical logo, plus one real exemplar for car brands without one,
-    plus up to 3 train-side crops for real-set brands without one. ``only``: just these brands (a small registry).
+    """A registry folder of symlinks: every canonical logo, plus one real exemplar for car brands without one
+    (and for ``REDESIGNED_CAR_BRANDS``: their old emblem), plus up to 3 train-side crops for real-set brands without
+    one. ``only``: just these brands (a small registry).
 
     Returns the folder and the exemplar images (excluded from the queries).
     """
@@ -104,10 +115,12 @@ def build_eval_registry(folder: Path, data: EmbedderEvalData, only: set[str] | N
         if not link.exists():
             os.symlink(logo.path.resolve(), link)
         have.add(logo.brand)
-    exemplars = set()
+    exemplars, exemplar_brands = set(), set()
     for brand, path in vehicle_queries(data.vehicle_logos):
-        if brand in have or (only is not None and brand not in only):
+        if brand in exemplar_brands or (brand in have and brand not in REDESIGNED_CAR_BRANDS) \
+                or (only is not None and brand not in only):
             continue
+        exemplar_brands.add(brand)
         d = folder / brand
         d.mkdir(exist_ok=True)
         link = d / f"exemplar__{path.name}"
@@ -141,6 +154,11 @@ def recall_at(registry: Registry, emb: np.ndarray, truth: list[str], ks: tuple[i
     for k in ks:
         hits = [t in [m.brand for m in ms[:k]] for t, ms in zip(truth, matches, strict=True)]
         out[f"recall@{k}"] = float(np.mean(hits)) if hits else float("nan")
+        if k == 1:
+            by_brand: dict[str, list[bool]] = {}
+            for t, hit in zip(truth, hits, strict=True):
+                by_brand.setdefault(t, []).append(hit)
+            out["per_brand"] = {b: round(float(np.mean(v)), 3) for b, v in sorted(by_brand.items())}
     impostor = np.array([next((m.sim for m in ms if m.brand != t), -1.0) for t, ms in zip(truth, matches,
                                                                                           strict=True)])
     correct_top1 = np.array([ms[0].sim if ms and ms[0].brand == t else np.nan for t, ms in zip(truth, matches,
@@ -221,6 +239,10 @@ def format_table(results: dict[str, dict]) -> str:
             binary = r.get("binary", {}).get(key, nan)
             lines.append(f"| {name} | {label} | {full.get('n_queries', 0)} | {full['recall@1']:.3f} | "
                          f"{full['recall@5']:.3f} | {own['recall@1']:.3f} | {binary['recall@1']:.3f} |")
+    for name, r in results.items():
+        weakest = sorted(r.get("vehicle_real_crops", {}).get("per_brand", {}).items(), key=lambda kv: kv[1])[:8]
+        if weakest:
+            lines.append(f"\n(a) weakest car brands, {name}: " + ", ".join(f"{b} {v:.2f}" for b, v in weakest))
     return "\n".join(lines)
 
 
