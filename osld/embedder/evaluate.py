@@ -8,7 +8,7 @@
 Five car brands redesigned their logo in 2021-2022 (``REDESIGNED_CAR_BRANDS``, ``docs/redesigned_car_emblems.jpg``):
 the catalogue holds the new design and all 16 photos of each show the old emblem (Kia's oval wordmark against the
 new script, Peugeot's standing lion against the shield-framed head, Dacia's badge against the new link; Citroën and
-Renault redrew their chevrons and diamond). No embedder has named one of those 80 photos. A user registers the
+Renault redrew their chevrons and diamond). Session 31's embedder named none of those 80 photos. A user registers the
 design their photos show, so those brands also get one real crop of the old emblem as an exemplar, as brands
 without a canonical image do. ``per_brand`` in each result gives every brand's Recall@1.
 
