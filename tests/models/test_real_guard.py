@@ -21,8 +21,8 @@ DETECTOR_FLOORS = {"yologo": 0.60, "logodet3k_clothes": 0.60, "beerjp": 0.83, "t
 EMBEDDER_REAL_BRANDS_FLOOR = 0.72
 # Recall@1 of real car emblems (held-out brands) against a registry of those 34 brands; see weights/embedder.md
 # measured 0.947 (2026-12-06, session 31's weights) since the five redesigned brands' registry also holds their old
-# emblem (osld.embedder.evaluate.REDESIGNED_CAR_BRANDS); 0.853 with only their new design, whose 80 photos no
-# embedder has named (session 20: 0.823; session 7: 0.793)
+# emblem (osld.embedder.evaluate.REDESIGNED_CAR_BRANDS); 0.853 with only their new design, with which session 31's
+# embedder named none of their 80 photos (session 20: 0.823; session 7: 0.793)
 EMBEDDER_CAR_FLOOR = 0.91
 
 
