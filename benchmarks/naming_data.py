@@ -87,17 +87,29 @@ def registry_crops(work: Path) -> dict[str, list[Path]]:
 def car_photos() -> tuple[dict[str, list[tuple[str, np.ndarray]]], dict[str, list[Path]]]:
     """The car-emblem part: the first ``CARS_PER_BRAND`` photos of every vehicle-logos brand with a canonical image
     in the logo catalogue, each a tight crop (its box is the whole frame), and that canonical image as the brand's
-    registry entry, as a user registers a brand. None of it is trained on (the embedder evaluates on these photos)."""
-    from osld.embedder.evaluate import vehicle_queries
+    registry entry, as a user registers a brand. None of it is trained on (the embedder evaluates on these photos).
+
+    ``REDESIGNED_CAR_BRANDS`` (the catalogue holds their 2021-2022 redesign, the photos the old emblem) also register
+    the old-emblem photo ``osld evaluate embedder`` registers (their first), which is then not a query: a user
+    registers the design their photos show."""
+    from osld.embedder.evaluate import REDESIGNED_CAR_BRANDS, vehicle_queries
 
     canonical = dict(distractors(set()))
     gt: dict[str, list[tuple[str, np.ndarray]]] = {}
+    registry: dict[str, list[Path]] = {}
     per_brand: dict[str, int] = {}
     for brand, path in vehicle_queries(SHARED / "real" / "vehicle_logos"):
-        if brand in canonical and per_brand.get(brand, 0) < CARS_PER_BRAND:
+        if brand not in canonical:
+            continue
+        if brand not in registry:
+            registry[brand] = [canonical[brand]]
+            if brand in REDESIGNED_CAR_BRANDS:
+                registry[brand].append(path)
+                continue
+        if per_brand.get(brand, 0) < CARS_PER_BRAND:
             per_brand[brand] = per_brand.get(brand, 0) + 1
             gt[str(path)] = [(brand, np.array([0.5, 0.5, 1.0, 1.0]))]
-    return gt, {b: [canonical[b]] for b in sorted(per_brand)}
+    return gt, {b: registry[b] for b in sorted(per_brand)}
 
 
 def distractors(exclude: set[str]) -> list[tuple[str, Path]]:
