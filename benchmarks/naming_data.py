@@ -95,21 +95,19 @@ def car_photos() -> tuple[dict[str, list[tuple[str, np.ndarray]]], dict[str, lis
     from osld.embedder.evaluate import REDESIGNED_CAR_BRANDS, vehicle_queries
 
     canonical = dict(distractors(set()))
+    photos: dict[str, list[Path]] = {}
+    for brand, path in vehicle_queries(SHARED / "real" / "vehicle_logos"):
+        if brand in canonical:
+            photos.setdefault(brand, []).append(path)
     gt: dict[str, list[tuple[str, np.ndarray]]] = {}
     registry: dict[str, list[Path]] = {}
-    per_brand: dict[str, int] = {}
-    for brand, path in vehicle_queries(SHARED / "real" / "vehicle_logos"):
-        if brand not in canonical:
-            continue
-        if brand not in registry:
-            registry[brand] = [canonical[brand]]
-            if brand in REDESIGNED_CAR_BRANDS:
-                registry[brand].append(path)
-                continue
-        if per_brand.get(brand, 0) < CARS_PER_BRAND:
-            per_brand[brand] = per_brand.get(brand, 0) + 1
-            gt[str(path)] = [(brand, np.array([0.5, 0.5, 1.0, 1.0]))]
-    return gt, {b: registry[b] for b in sorted(per_brand)}
+    for brand, paths in photos.items():
+        exemplars = paths[:1] if brand in REDESIGNED_CAR_BRANDS else []
+        queries = paths[len(exemplars): len(exemplars) + CARS_PER_BRAND]
+        if queries:
+            registry[brand] = [canonical[brand], *exemplars]
+            gt.update({str(q): [(brand, np.array([0.5, 0.5, 1.0, 1.0]))] for q in queries})
+    return gt, dict(sorted(registry.items()))
 
 
 def distractors(exclude: set[str]) -> list[tuple[str, Path]]:
