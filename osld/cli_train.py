@@ -41,6 +41,12 @@ def synth(
     board_share: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of canonical logos put on a "
                                              "shop sign or label board beside lines of text, boxed alone as real "
                                              "photos' labels do (default: SynthConfig's 0.15; 0: no boards)."),
+    closeup_share: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of scenes that are one logo "
+                                               "filling most of the frame, as a product shot, a sign or a car "
+                                               "emblem photo (default: SynthConfig's 0.12)."),
+    chrome_share: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of canonical logos made chrome "
+                                              "car emblems (default: SynthConfig's 0; other surfaces still "
+                                              "make some chrome)."),
 ) -> None:
     """Write a synthetic YOLO-format logo detection dataset (logos pasted into background photos)."""
     from osld.data.logos import read_catalogue, read_heldout
@@ -57,6 +63,10 @@ def synth(
             cfg = dataclasses.replace(cfg, empty_fraction=empty_fraction)
         if board_share is not None:
             cfg = dataclasses.replace(cfg, board_p=board_share)
+        if closeup_share is not None:
+            cfg = dataclasses.replace(cfg, closeup_p=closeup_share)
+        if chrome_share is not None:
+            cfg = dataclasses.replace(cfg, chrome_p=chrome_share)
         real = real_logo_boxes(real_logos)
         if real_logos and not real:
             raise DatasetError(f"no labelled boxes in the train part of {', '.join(map(str, real_logos))}")

@@ -18,7 +18,7 @@ from osld.data.boards import on_board
 from osld.data.images import iter_image_files, load_image, load_rgba
 from osld.data.logos import CanonicalLogo
 from osld.data.real_logos import RealLogo, cut_real_logo
-from osld.data.surfaces import print_on_surface
+from osld.data.surfaces import chrome, print_on_surface
 from osld.data.yolo import split_by_hash
 
 
@@ -33,6 +33,7 @@ class SynthConfig:
     closeup_rel_size: tuple[float, float] = (0.5, 0.95)
     border_cut_p: float = 0.15  # chance a logo may run up to 35% past the image border
     surface_p: float = 0.45  # printed on fabric, a can, a sign or chrome (osld.data.surfaces)
+    chrome_p: float = 0.0  # canonical logos made chrome car emblems first (frame-filling badges, session 35)
     board_p: float = 0.15  # on a board beside lines of text, labelled as the logo alone (osld.data.boards)
     low_contrast_p: float = 0.08  # a one-colour print close to the colour of what it is printed on
     min_visible: float = 0.5  # drop a label whose visible alpha fell below this fraction (occlusion)
@@ -134,6 +135,8 @@ def render_scene(logos: Sequence[np.ndarray], backgrounds: Sequence[Path], rng: 
         rgba = crop_to_alpha(random_warp(rgba, rng))
         if boarded:
             rgba = on_board(rgba, rng)  # 5 channels: the board's RGBA and the logo's alpha
+        elif not real and cfg.chrome_p > 0 and rng.random() < cfg.chrome_p:
+            rgba = crop_to_alpha(chrome(rgba, rng))
         elif not real:
             rgba = print_on_surface(rgba, rng, cfg.surface_p)
         low, high = cfg.closeup_rel_size if closeup else (cfg.min_rel_size, cfg.max_rel_size)

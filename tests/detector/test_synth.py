@@ -195,3 +195,22 @@ def test_one_colour_print_of_a_badge_knocks_out_its_design():
         out = recolor(badge, np.random.default_rng(seed))
         shown = out[..., 3] > 127
         assert shown.sum() < disc.sum() or len(np.unique(out[shown][:, :3], axis=0)) > 1, seed
+
+
+def test_chrome_share_makes_frame_filling_metal_badges():
+    """--closeup-share 1 --chrome-share 1: each scene is one logo filling most of the frame, as grey metal (the
+    car-emblem photos the naming benchmark holds), mostly not the badge's blue paint."""
+    import cv2
+
+    cfg = dataclasses.replace(SynthConfig(), degrade=False, occlusion_p=0.0, low_contrast_p=0.0, board_p=0.0,
+                              closeup_p=1.0, chrome_p=1.0)
+    saturation = []
+    for seed in range(12):
+        with_logo, boxes = render_scene([_badge(), _badge()], [], np.random.default_rng(seed), cfg)
+        without, _ = render_scene([], [], np.random.default_rng(seed), cfg)
+        assert len(boxes) == 1
+        side = max(boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]) / max(with_logo.shape[:2])
+        assert side > 0.4
+        changed = np.abs(with_logo.astype(int) - without.astype(int)).max(axis=2) > 0
+        saturation.append(np.median(cv2.cvtColor(with_logo, cv2.COLOR_RGB2HSV)[..., 1][changed]))
+    assert np.median(saturation) < 60  # metal; some badges keep their paint, as in chrome()
