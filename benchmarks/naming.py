@@ -66,8 +66,9 @@ PROPOSAL_CONF = min(PROPOSAL_GRID)  # the proposals are cached down to the lowes
 # pipeline adds it after the detector's threshold
 FRAME_PROBE = np.float32(1.0)
 # bumped when the detector's decoding changes what the same model proposes (v2: NMS without OpenCV's pre-suppression
-# top_k, 2026-12-01), so cached proposals of an older decoding are not reused
-PROPOSALS_VERSION = "v2"
+# top_k, 2026-12-01; v3: the whole-image region added where a box covers it too, 2026-12-06), so cached proposals of
+# an older decoding are not reused
+PROPOSALS_VERSION = "v3"
 
 
 def model_setups(weights: Path, args: argparse.Namespace) -> tuple[list[list[Setup]], list[str], object]:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 from naming_data import brand_boxes_xyxy, half  # noqa: E402
 
 from osld.boxes import box_iou  # noqa: E402
-from osld.calibration import NamingDefaults, accept_threshold, calibrate, confidence, decide  # noqa: E402
+from osld.calibration import NamingDefaults, accept_threshold, calibrate, confidence, decide, frame_duel  # noqa: E402
 from osld.eval.datasets import Sample  # noqa: E402
 from osld.eval.metrics import evaluate_detections, match_detections  # noqa: E402
 from osld.types import Detections  # noqa: E402
@@ -72,12 +72,21 @@ def detections_of(row: dict, coef, proposal_conf: float, ranking: str = "logisti
         conf = sim
     else:
         conf = score
-    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, None, None, {}, confidence=conf)
+    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, None, None, {"frame": row["frame"][keep]},
+                      confidence=conf)
+
+
+def ranked_regions(d: Detections) -> Detections:
+    """Every region of one photo named by its best brand, for mAP over the full ranking: the whole-image region
+    and the boxes covering it count once, as ``decide`` reports them (``frame_duel``)."""
+    frame = d.metadata["frame"]
+    return d[~frame_duel(d.xyxy, d.confidence, frame, np.ones(len(d), bool))] if frame.any() else d
 
 
 def named_regions(d: Detections, accept: float, defaults: NamingDefaults, ranking: str = "logistic") -> Detections:
     """The regions of one photo that the operating point gives a brand."""
-    op = decide(d, accept, defaults.min_conf if ranking == "logistic" else -1.0, defaults.unknown_conf)
+    op = decide(d, accept, defaults.min_conf if ranking == "logistic" else -1.0, defaults.unknown_conf,
+                named_only=d.metadata["frame"])
     return op[op.is_known]
 
 
@@ -113,8 +122,9 @@ def measure(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic", a
     samples, full, checkable, shown, n_gt, n_hit, n_neg, n_fa = [], [], [], [], 0, 0, 0, 0
     for r, sample, d in _ranked(setup, defaults, ranking):
         samples.append(sample)
-        full.append(d)
-        checkable.append(d[~unverifiable(d, r)])
+        ranked = ranked_regions(d)
+        full.append(ranked)
+        checkable.append(ranked[~unverifiable(ranked, r)])
         named = named_regions(d, accept, defaults, ranking)
         shown.append(named)
         if r["negative"]:
@@ -182,7 +192,7 @@ def paired_bootstrap(a: list[Setup], b: list[Setup], defaults_a: NamingDefaults,
     def ranked_of(setup: Setup, defaults: NamingDefaults) -> list[tuple[dict, Sample, Detections]]:
         rows = _ranked(setup, defaults)
         if not named_only:
-            return rows
+            return [(r, sample, ranked_regions(d)) for r, sample, d in rows]
         accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
         return [(r, sample, named_regions(d, accept, defaults)) for r, sample, d in rows]
 

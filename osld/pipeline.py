@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from osld.boxes import box_iou
 from osld.calibration import NamingDefaults, accept_threshold, confidence, decide
 from osld.data.images import LoadedImage, load_image
 from osld.detector import Detector, load_detector
@@ -110,15 +109,15 @@ def embeddable(xyxy: np.ndarray, match: MatchConfig, naming: NamingDefaults) -> 
 
 
 def with_whole_frame(det: Detections, width: int, height: int, score: float) -> Detections:
-    """``det`` plus the whole image as one more box scored ``score``, unless a box already covers it (IoU >= 0.5).
+    """``det`` plus the whole image as one more box (the last row) scored ``score``.
 
     Why: a logo that fills the frame (a close-up, a product shot, a logo crop) is the case the detector misses
     most (session 18: no proposal at IoU >= 0.5 on 43 % of the car-emblem close-ups of ``benchmarks/naming.py``),
-    while the embedder names such crops best; the low score leaves the decision to the match evidence.
+    while the embedder names such crops best; the low score leaves the decision to the match evidence. It is added
+    even where a box covers it: that box is often a part of the logo, and ``calibration.decide`` keeps only the
+    more confident of the two.
     """
     frame = np.array([[0.0, 0.0, width, height]], np.float32)
-    if len(det) and box_iou(frame, det.xyxy).max() >= 0.5:
-        return det
     return Detections(np.concatenate([det.xyxy, frame]), np.append(det.score, np.float32(score)),
                       metadata=dict(det.metadata))
 
@@ -232,8 +231,8 @@ class Pipeline:
             if frame:
                 framed = [with_whole_frame(d, img.shape[1], img.shape[0], frame) for img, d in zip(images, dets,
                                                                                                     strict=True)]
-                # the whole-image region is the last row where it was added; it is reported only when named
-                frame_rows = [len(f) > len(d) for f, d in zip(framed, dets, strict=True)]
+                # the whole-image region is the last row; it is reported only when named
+                frame_rows = [True] * len(images)
                 dets = framed
         crops, owners = [], []
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
@@ -295,6 +294,18 @@ class Pipeline:
         named_only = np.zeros(len(det), bool)
         named_only[-1:] = framed
         return decide(det, *self.thresholds(), forced=forced, named_only=named_only)
+
+    def decide_kept(self, det: Detections) -> Detections:
+        """What a ``keep_all`` result (``det``, in its image's pixel frame) reports at the operating thresholds: as
+        without ``keep_all``, the whole-image region (its last row, spanning the image at ``frame_score``) shown
+        only when named and only once with the boxes covering it. Text-forced names are not replayed."""
+        frame = self.naming.frame_score if self.match.frame_score is None else self.match.frame_score
+        width, height = det.metadata.get("width"), det.metadata.get("height")
+        named_only = np.zeros(len(det), bool)
+        if frame and len(det) and width and height:
+            named_only[-1] = (np.isclose(det.score[-1], frame)
+                              and np.abs(det.xyxy[-1] - [0, 0, width, height]).max() < 1)
+        return decide(det, *self.thresholds(), named_only=named_only)
 
     def _read_text(self, crops: list[np.ndarray]) -> list[tuple[str, dict[str, float]]]:
         texts = self.text.brand_texts(self.registry.root, self.registry.brands())

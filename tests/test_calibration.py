@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from osld.calibration import (
     NamingDefaults,
@@ -82,6 +83,23 @@ def test_decide_keeps_one_box_per_nested_same_brand_pair():
     out = decide(det, accept_sim=0.6, min_conf=0.1, unknown_conf=0.25)
     assert sorted(map(tuple, out.xyxy.astype(int).tolist())) == sorted(
         [(216, 75, 292, 182), (220, 80, 280, 170), (400, 75, 480, 182)])
+
+
+@pytest.mark.parametrize("frame_brand, frame_conf, box_brand, box_conf, kept", [
+    ("a", 0.8, "a", 0.6, "frame"),  # both named: the more confident
+    ("a", 0.5, "b", 0.7, "box"),
+    ("a", 0.45, UNKNOWN, 0.9, "frame"),  # a name beats an unknown box, whatever its detector score
+    (UNKNOWN, 0.5, UNKNOWN, 0.6, "box"),  # an unnamed whole frame is never shown: the box stays
+])
+def test_decide_reports_one_of_the_whole_frame_and_a_box_covering_it(frame_brand, frame_conf, box_brand, box_conf,
+                                                                    kept):
+    frame, box, inner = [0, 0, 200, 100], [5, 0, 200, 95], [20, 20, 60, 60]  # inner: IoU 0.08, another logo
+    sim = np.array([0.8 if b != UNKNOWN else 0.3 for b in (box_brand, "c", frame_brand)], np.float32)
+    det = Detections(np.array([box, inner, frame], np.float32), np.array([box_conf, 0.9, 0.5], np.float32),
+                     np.array([box_brand, "c", frame_brand], object), sim,
+                     confidence=np.array([box_conf, 0.9, frame_conf], np.float32))
+    out = decide(det, accept_sim=0.6, min_conf=0.4, unknown_conf=0.25, named_only=np.array([False, False, True]))
+    assert sorted(out.xyxy.astype(int).tolist()) == sorted([inner, frame if kept == "frame" else box])
 
 
 def test_defaults_round_trip(tmp_path):

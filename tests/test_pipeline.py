@@ -195,7 +195,7 @@ def test_crop_pads_only_the_sides_on_the_image_border():
     assert grown.shape == (48, 60, 3)  # the margin comes from the photo where there is one
 
 
-def test_whole_frame_is_one_more_region_unless_a_box_covers_it():
+def test_whole_frame_is_one_more_region_last():
     from osld.pipeline import with_whole_frame
     from osld.types import Detections
 
@@ -206,7 +206,8 @@ def test_whole_frame_is_one_more_region_unless_a_box_covers_it():
     both = with_whole_frame(inner, 200, 100, 0.1)
     assert both.xyxy.tolist() == [[50, 20, 100, 60], frame] and np.allclose(both.score, [0.9, 0.1])
     covering = Detections(np.array([[5, 0, 200, 95]], np.float32), np.array([0.6], np.float32))
-    assert len(with_whole_frame(covering, 200, 100, 0.1)) == 1  # IoU 0.95: the detector's box stands for it
+    # added even where a box covers it (IoU 0.95): calibration.decide keeps the more confident of the two
+    assert with_whole_frame(covering, 200, 100, 0.1).xyxy.tolist() == [[5, 0, 200, 95], frame]
 
 
 # measured 2026-12-06 (session 31 pair, frame_score 0.5): 40 of the 120 close-ups named with it, 33 without, 0 wrong
@@ -250,3 +251,13 @@ def test_whole_frame_is_reported_only_when_named(pipe, results):
     for stem, r in results.items():
         d = r.detections
         assert not (whole(d) & (d.brand == UNKNOWN)).any(), stem
+
+
+def test_decide_kept_reports_what_the_pipeline_reports(pipe, results):
+    """``osld evaluate`` runs with ``keep_all`` and applies the thresholds afterwards: it must see what ``osld detect``
+    shows (the whole-image region once, and only when named)."""
+    kept = Pipeline(pipe.detector, pipe.embedder, pipe.registry, MatchConfig(keep_all=True), naming=pipe.naming)
+    for r in kept.run(sorted((DEMO / "images").iterdir())):
+        ours, theirs = kept.decide_kept(r.detections), results[r.path.stem].detections
+        assert sorted(ours.brand.tolist()) == sorted(theirs.brand.tolist()), r.path.stem
+        assert np.allclose(np.sort(ours.xyxy, axis=0), np.sort(theirs.xyxy, axis=0), atol=1e-3), r.path.stem

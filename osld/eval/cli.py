@@ -56,7 +56,10 @@ def _run(samples: list, title: str, registry: Path, detector: Path | None, embed
     result = evaluate(samples, full)
     # the operating point: what `osld detect` reports with the default thresholds, from the same pass
     thresholds = pipe.thresholds() if hasattr(pipe, "thresholds") else None
-    ops = full if thresholds is None else [None if d is None else decide(d, *thresholds) for d in full]
+    if hasattr(pipe, "decide_kept"):
+        ops = [None if d is None else pipe.decide_kept(d) for d in full]
+    else:
+        ops = full if thresholds is None else [None if d is None else decide(d, *thresholds) for d in full]
     img = image_level_metrics(samples, ops)
     result.update(image_level=img, image_accuracy=img["accuracy"], image_precision=img["precision"],
                   image_recall=img["recall"])
