@@ -269,7 +269,8 @@ def frame_duel(xyxy: np.ndarray, conf: np.ndarray, frame: np.ndarray, eligible: 
 
     Why both are embedded: on the naming benchmark's car-emblem close-ups a detector box covered the frame on 64
     of 108 photos, and the whole-image crop named 51 of those right where the box named 41 (session 35): the
-    detector's box is often a part of the emblem; letting the two compete named 51 (55 with a later detector).
+    detector's box is often a part of the emblem; letting the two compete named 51 (55 of 69 with session 34's
+    detector).
     """
     drop = np.zeros(len(xyxy), bool)
     for i in np.nonzero(frame & eligible)[0]:
