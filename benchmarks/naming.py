@@ -76,7 +76,7 @@ def model_setups(weights: Path, args: argparse.Namespace) -> tuple[list[list[Set
     embeddings cached under ``args.work``); also the evaluated brands and the detector."""
     from osld.detector import load_detector
     from osld.embedder import load_embedder
-    from osld.pipeline import MatchConfig, Pipeline
+    from osld.pipeline import MatchConfig, Pipeline, whole_frame_rows
 
     match = MatchConfig(keep_all=True, frame_score=FRAME_PROBE, **{k: v for k, v in (("crop_margin", args.crop_margin),
                                                             ("border_pad", args.border_pad)) if v is not None})
@@ -111,8 +111,7 @@ def model_setups(weights: Path, args: argparse.Namespace) -> tuple[list[list[Set
                                                             f"cm{match.crop_margin:g}_bp{match.border_pad:g}_frame_"
                                                             f"{tag}.npz")
     for p in photos:  # the whole-image region, whatever score naming.json gives it (see with_frames)
-        p["frame"] = (p["score"] == FRAME_PROBE) & (np.abs(p["xyxy"] - [0, 0, p["width"], p["height"]]).max(axis=1)
-                                                    < 1)  # < 1 px: decoded at reduced size, scaled back
+        p["frame"] = whole_frame_rows(p["xyxy"], p["score"], p["width"], p["height"], FRAME_PROBE)
     neg_paths = {str(p) for p in bg}
 
     setups: list[list[Setup]] = []  # per size, one registry, or one per group of `size` evaluated brands

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from enum import Enum
 from pathlib import Path
 
@@ -58,15 +57,9 @@ def synth(
         catalogue = read_catalogue(logos, exclude=held if brands == BrandSet.train else None)
         if brands == BrandSet.heldout:
             catalogue = [c for c in catalogue if c.brand in held]
-        cfg = SynthConfig(real_logo_p=real_logo_share)
-        if empty_fraction is not None:
-            cfg = dataclasses.replace(cfg, empty_fraction=empty_fraction)
-        if board_share is not None:
-            cfg = dataclasses.replace(cfg, board_p=board_share)
-        if closeup_share is not None:
-            cfg = dataclasses.replace(cfg, closeup_p=closeup_share)
-        if chrome_share is not None:
-            cfg = dataclasses.replace(cfg, chrome_p=chrome_share)
+        overrides = {"empty_fraction": empty_fraction, "board_p": board_share, "closeup_p": closeup_share,
+                     "chrome_p": chrome_share}
+        cfg = SynthConfig(real_logo_p=real_logo_share, **{k: v for k, v in overrides.items() if v is not None})
         real = real_logo_boxes(real_logos)
         if real_logos and not real:
             raise DatasetError(f"no labelled boxes in the train part of {', '.join(map(str, real_logos))}")

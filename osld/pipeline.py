@@ -122,6 +122,13 @@ def with_whole_frame(det: Detections, width: int, height: int, score: float) -> 
                       metadata=dict(det.metadata))
 
 
+def whole_frame_rows(xyxy: np.ndarray, score: np.ndarray, width: float, height: float, frame_score: float
+                     ) -> np.ndarray:
+    """Rows that are the region ``with_whole_frame`` added: the full image (within 1 px, as boxes found at a reduced
+    decoding size are scaled back) scored exactly ``frame_score``, which no detector box is."""
+    return (score == np.float32(frame_score)) & (np.abs(xyxy - [0, 0, width, height]).max(axis=1) < 1)
+
+
 def crop_regions(image: np.ndarray, xyxy: np.ndarray, margin: float, border_pad: float = 0.0,
                  border_tol: float = 2.0) -> list[np.ndarray]:
     """Crops of ``image`` (h, w, 3) at ``xyxy`` boxes (same pixel frame) grown by ``margin`` on each side (clipped
@@ -207,6 +214,10 @@ class Pipeline:
         return cls(det, emb, registry, MatchConfig(**{k: v for k, v in match_kwargs.items() if v is not None}),
                    text=text, naming=naming)
 
+    def frame_score(self) -> float:
+        """The score the whole-image region gets (0: not added): ``MatchConfig`` override, else ``naming.json``."""
+        return self.naming.frame_score if self.match.frame_score is None else self.match.frame_score
+
     def thresholds(self) -> tuple[float, float, float]:
         """``(accept similarity, min confidence, unknown score)`` in force: ``MatchConfig`` overrides, else the
         registry's calibrated threshold at ``far`` and the tuned defaults."""
@@ -223,24 +234,20 @@ class Pipeline:
         ``refresh_registry``: let the registry look for new or changed files first (see ``Registry.search``).
         """
         dets = self.detector.detect(images)
-        frame_rows = [False] * len(images)
+        # the whole-image region, when added, is each image's last row; it is reported only when named
+        framed = bool(self.frame_score()) and (self.registry is not None or self.match.keep_all)
         if self.registry is None and not self.match.keep_all:  # nothing to match: only `unknown` boxes are reported
             dets = [d[d.score >= self.thresholds()[2]] for d in dets]
-        else:
-            frame = self.naming.frame_score if self.match.frame_score is None else self.match.frame_score
-            if frame:
-                framed = [with_whole_frame(d, img.shape[1], img.shape[0], frame) for img, d in zip(images, dets,
-                                                                                                    strict=True)]
-                # the whole-image region is the last row; it is reported only when named
-                frame_rows = [True] * len(images)
-                dets = framed
+        elif framed:
+            dets = [with_whole_frame(d, img.shape[1], img.shape[0], self.frame_score())
+                    for img, d in zip(images, dets, strict=True)]
         crops, owners = [], []
         for i, (img, det) in enumerate(zip(images, dets, strict=True)):
             ok = embeddable(det.xyxy, self.match, self.naming)
             crops.extend(self.match.crops(img, det.xyxy[ok]))
             owners.extend((i, int(j)) for j in ok)
         if not crops:
-            return [self._decide(self._unembedded(d), framed=f) for d, f in zip(dets, frame_rows, strict=True)]
+            return [self._decide(self._unembedded(d), framed=framed) for d in dets]
         emb = self.embedder.embed(crops)
         if self.registry is not None:
             matches = self.registry.search(emb, k=max(2, self.match.top_k), refresh=refresh_registry)  # 2: margin
@@ -255,7 +262,7 @@ class Pipeline:
         for i, det in enumerate(dets):
             rows = per_image.get(i)
             if not rows:
-                out.append(self._decide(self._unembedded(det), framed=frame_rows[i]))
+                out.append(self._decide(self._unembedded(det), framed=framed))
                 continue
             brand = det.brand.copy()
             sim = det.sim.copy()
@@ -280,7 +287,7 @@ class Pipeline:
                         # score an unknown region needs (no name for a low proposal) and is ranked by that score
                         brand[j], conf[j], forced[j] = fused, det.score[j], True
             out.append(self._decide(Detections(det.xyxy, det.score, brand, sim, emb_full, alts, dict(det.metadata),
-                                               text, conf), forced, frame_rows[i]))
+                                               text, conf), forced, framed))
         return out
 
     def _unembedded(self, det: Detections) -> Detections:
@@ -299,12 +306,11 @@ class Pipeline:
         """What a ``keep_all`` result (``det``, in its image's pixel frame) reports at the operating thresholds: as
         without ``keep_all``, the whole-image region (its last row, spanning the image at ``frame_score``) shown
         only when named and only once with the boxes covering it. Text-forced names are not replayed."""
-        frame = self.naming.frame_score if self.match.frame_score is None else self.match.frame_score
+        frame = self.frame_score()
         width, height = det.metadata.get("width"), det.metadata.get("height")
         named_only = np.zeros(len(det), bool)
         if frame and len(det) and width and height:
-            named_only[-1] = (np.isclose(det.score[-1], frame)
-                              and np.abs(det.xyxy[-1] - [0, 0, width, height]).max() < 1)
+            named_only[-1:] = whole_frame_rows(det.xyxy[-1:], det.score[-1:], width, height, frame)
         return decide(det, *self.thresholds(), named_only=named_only)
 
     def _read_text(self, crops: list[np.ndarray]) -> list[tuple[str, dict[str, float]]]:
