@@ -46,7 +46,6 @@ def _load_pipeline(registry: Path, detector: Path | None, embedder: Path | None)
 
 def _run(samples: list, title: str, registry: Path, detector: Path | None, embedder: Path | None,
          json_out: Path | None, report: Path | None) -> dict[str, Any]:
-    from osld.calibration import decide
     from osld.eval.metrics import evaluate, image_level_metrics, operating_point
     from osld.eval.report import format_summary, write_json, write_report
     from osld.eval.runner import pipeline_predictor, predict_samples
@@ -55,11 +54,9 @@ def _run(samples: list, title: str, registry: Path, detector: Path | None, embed
     full = predict_samples(samples, pipeline_predictor(pipe), progress=True)
     result = evaluate(samples, full)
     # the operating point: what `osld detect` reports with the default thresholds, from the same pass
+    # (a stand-in model without thresholds reports its detections as they are)
     thresholds = pipe.thresholds() if hasattr(pipe, "thresholds") else None
-    if hasattr(pipe, "decide_kept"):
-        ops = [None if d is None else pipe.decide_kept(d) for d in full]
-    else:
-        ops = full if thresholds is None else [None if d is None else decide(d, *thresholds) for d in full]
+    ops = full if thresholds is None else [None if d is None else pipe.decide_kept(d) for d in full]
     img = image_level_metrics(samples, ops)
     result.update(image_level=img, image_accuracy=img["accuracy"], image_precision=img["precision"],
                   image_recall=img["recall"])
