@@ -141,6 +141,8 @@ def train_embedder_cmd(
     chrome_share: float = typer.Option(0.1, min=0.0, max=0.6, help="Share of canonical renders made chrome car "
                                        "emblems (bevelled metal mirroring a sky); the rest stay flat or go on "
                                        "fabric, cans and signs."),
+    real_fraction: float = typer.Option(0.25, min=0.0, max=0.6, help="Share of each batch's classes drawn from "
+                                        "real photo crops (brands without canonical images, yologo instances)."),
     backbone: str = typer.Option("mobilenet_v2", help="ImageNet backbone: mobilenet_v2 (shipped) or efficientnet-"
                                  "lite0/1/2 ([backbones] extra); an --init/--resume checkpoint's must match."),
     workers: int = typer.Option(1, help="Data-rendering worker processes."),
@@ -158,7 +160,7 @@ def train_embedder_cmd(
         real_instances=str(real_instances) if real_instances else None,
         real_brands=tuple(str(r) for r in real_brands), max_minutes=max_minutes, dim=dim, size=size,
         backbone=backbone, workers=workers, threads=threads, max_margin=max_margin, seed=seed,
-        chrome_share=chrome_share,
+        chrome_share=chrome_share, real_fraction=real_fraction,
         negatives=tuple(str(n) for n in negatives), background_samples=background_samples,
     )
     try:

@@ -75,3 +75,14 @@ def test_chrome_share_sets_how_many_canonical_renders_are_chrome(tmp_path, monke
 def test_chrome_share_past_the_other_surfaces_is_refused():
     with pytest.raises(ValueError, match="chrome_share"):
         SampleRenderer([], chrome_share=0.7)
+
+
+@pytest.mark.parametrize("real_fraction, n_real_classes", [(0.25, 4), (0.5, 8), (0.0, 0)])
+def test_real_fraction_sets_how_many_classes_per_batch_are_real_crops(real_fraction, n_real_classes):
+    from osld.embedder.data import BalancedBatchSampler
+
+    sampler = iter(BalancedBatchSampler(100, 40, classes_per_batch=16, samples_per_class=2,
+                                        real_fraction=real_fraction, seed=1))
+    for _ in range(3):
+        classes = {c for c, _ in next(sampler)}
+        assert len(classes) == 16 and sum(c >= 100 for c in classes) == n_real_classes
