@@ -110,9 +110,8 @@ def test_cluster_big_brands_pure_and_far_above_chance(real_collection):
 @pytest.mark.xfail(strict=False, reason="issue 16's target; the session-5, -7, -19, -20 and -29 embedders meet it "
                    "for 6 of the 10 validation brands with >= 5 boxes, session 26's for 7, session 31's "
                    "for 8; 8 with the words read; session 37's (shipped) 7, the_north_face at 0.71. The other "
-                   "two (bulgari, American Eagle) are "
-                   "different logos of one brand, nearer to other brands' crops than to each other (README "
-                   "'Discover')")
+                   "two (bulgari, American Eagle) are different logos of one brand, nearer to other brands' "
+                   "crops than to each other (README 'Discover')")
 def test_cluster_purity_issue_target(real_collection):
     emb, labels, _ = real_collection
     purity = brand_purity(labels, cluster(emb, min_size=3))
