@@ -28,6 +28,7 @@ from osld.data.yolo import (
     split_by_hash,
 )
 from osld.embedder.preprocess import to_input
+from osld.errors import ConfigError
 
 BACKGROUND = -1  # the label of a patch of a photo without a logo (NormSoftmaxLoss's outlier term)
 
@@ -252,7 +253,12 @@ class BalancedBatchSampler:
                  background_samples: int = 0):
         self.n_canonical, self.n_real = n_canonical, n_real
         self.p, self.k = classes_per_batch, samples_per_class
+        if not 0.0 <= real_fraction <= 1.0:
+            raise ConfigError(f"real_fraction must be within 0-1, got {real_fraction}")
         self.real_fraction = real_fraction if n_real else 0.0
+        if round(classes_per_batch * self.real_fraction) > n_real:
+            raise ConfigError(f"real_fraction {real_fraction} asks for {round(classes_per_batch * real_fraction)} "
+                              f"real-crop classes per batch; there are {n_real}")
         self.seed = seed
         self.step = start_step
         self.hard_fraction = hard_fraction

@@ -86,3 +86,12 @@ def test_real_fraction_sets_how_many_classes_per_batch_are_real_crops(real_fract
     for _ in range(3):
         classes = {c for c, _ in next(sampler)}
         assert len(classes) == 16 and sum(c >= 100 for c in classes) == n_real_classes
+
+
+@pytest.mark.parametrize("real_fraction, n_real", [(1.5, 40), (-0.1, 40), (0.5, 3)])
+def test_real_fraction_out_of_reach_is_a_config_error(real_fraction, n_real):
+    from osld.embedder.data import BalancedBatchSampler
+    from osld.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="real_fraction"):
+        BalancedBatchSampler(100, n_real, classes_per_batch=16, real_fraction=real_fraction)
