@@ -27,6 +27,14 @@ def test_the_whole_sign_boxed_around_the_logo():
     assert miss_causes(_dets(sign), LOGO, conf=0.05) == ["inside a larger box"]
 
 
+def test_an_emblem_labelled_inside_a_labelled_sign():
+    sign = np.array([[80, 90, 300, 150]], np.float32)  # labelled too, and found; the emblem inside is not
+    gt = np.concatenate([sign, LOGO])
+    assert miss_causes(_dets(([82, 90, 298, 152], 0.8)), gt, conf=0.05) == ["inside a found logo"]
+    # the same box around an unlabelled region stays "inside a larger box"
+    assert miss_causes(_dets(([82, 90, 298, 152], 0.8)), LOGO, conf=0.05) == ["inside a larger box"]
+
+
 def test_only_the_icon_of_a_lockup_boxed():
     wide = np.array([[100, 100, 220, 140]], np.float32)  # icon + wordmark labelled as one logo
     icon = ([100, 100, 140, 140], 0.7)
