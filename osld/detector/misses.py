@@ -49,19 +49,20 @@ def miss_causes(pred: Detections, gt: np.ndarray, conf: float, iou: float = 0.5,
     a box lies >= ``cover`` inside the logo with <= half its area; ``poorly placed``: IoU 0.1-``iou``.
     """
     keep = pred.score >= conf
-    found = found_boxes(pred.xyxy[keep], pred.score[keep], gt, iou)
-    return _causes(pred, gt[~found], gt[found], conf, iou, cover)
+    return _causes(pred, gt, found_boxes(pred.xyxy[keep], pred.score[keep], gt, iou), conf, iou, cover)
 
 
-def _causes(pred: Detections, missed: np.ndarray, found: np.ndarray, conf: float, iou: float = 0.5,
+def _causes(pred: Detections, gt: np.ndarray, found: np.ndarray, conf: float, iou: float = 0.5,
             cover: float = 0.8) -> list[str]:
+    """The cause of each box of ``gt`` that the boolean mask ``found`` marks as missed."""
+    missed = gt[~found]
     hi = pred.xyxy[pred.score >= conf]
     iou_hi = box_iou(hi, missed)  # (boxes >= conf, missed logos)
     inter = box_intersection(hi, missed)
     logo_area = np.maximum(box_area(missed), 1e-9)[None, :]
     area = np.maximum(box_area(hi), 1e-9)[:, None]
     around = (inter / logo_area >= cover) & (area >= 2 * logo_area)
-    on_found = (box_iou(hi, found) >= iou).any(axis=1, keepdims=True) if len(found) else np.zeros((len(hi), 1), bool)
+    on_found = (box_iou(hi, gt[found]) >= iou).any(axis=1, keepdims=True)  # boxes that found a labelled logo
     tests = (iou_hi >= iou,
              around & on_found,
              around,
@@ -86,7 +87,7 @@ class MissExample:
     def of(cls, path: Path, gt: np.ndarray, pred: Detections, conf: float) -> MissExample:
         keep = pred.score >= conf
         found = found_boxes(pred.xyxy[keep], pred.score[keep], gt)
-        return cls(path, gt, pred.xyxy[keep], found, _causes(pred, gt[~found], gt[found], conf))
+        return cls(path, gt, pred.xyxy[keep], found, _causes(pred, gt, found, conf))
 
 
 def _rect(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thick: int) -> tuple[int, int]:

@@ -256,9 +256,10 @@ class BalancedBatchSampler:
         if not 0.0 <= real_fraction <= 1.0:
             raise ConfigError(f"real_fraction must be within 0-1, got {real_fraction}")
         self.real_fraction = real_fraction if n_real else 0.0
-        if round(classes_per_batch * self.real_fraction) > n_real:
-            raise ConfigError(f"real_fraction {real_fraction} asks for {round(classes_per_batch * real_fraction)} "
-                              f"real-crop classes per batch; there are {n_real}")
+        self.real_per_batch = int(round(classes_per_batch * self.real_fraction))
+        if self.real_per_batch > n_real:
+            raise ConfigError(f"real_fraction {real_fraction} asks for {self.real_per_batch} real-crop classes per "
+                              f"batch; there are {n_real}")
         self.seed = seed
         self.step = start_step
         self.hard_fraction = hard_fraction
@@ -292,10 +293,9 @@ class BalancedBatchSampler:
     def __iter__(self):
         while True:
             rng = np.random.default_rng([self.seed, self.step])
-            n_real = int(round(self.p * self.real_fraction))
-            ids = self._canonical_ids(rng, self.p - n_real)
-            if n_real:
-                ids += list(self.n_canonical + rng.choice(self.n_real, n_real, replace=False))
+            ids = self._canonical_ids(rng, self.p - self.real_per_batch)
+            if self.real_per_batch:
+                ids += list(self.n_canonical + rng.choice(self.n_real, self.real_per_batch, replace=False))
             seeds = rng.integers(0, 2**62, len(ids) * self.k)
             batch = [(int(c), int(seeds[i * self.k + j])) for i, c in enumerate(ids) for j in range(self.k)]
             if self.background_samples:  # drawn after the classes, so batches without them stay as they were
