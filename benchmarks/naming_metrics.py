@@ -61,7 +61,9 @@ class Setup:
                                   negative=negative, positive=bool(boxes)))
 
 
-def detections_of(row: dict, coef, proposal_conf: float, ranking: str = "logistic") -> Detections:
+def detections_of(row: dict, coef, proposal_conf: float, ranking: str = "logistic") -> tuple[Detections, np.ndarray]:
+    """The regions of one photo above ``proposal_conf`` ranked by ``ranking``, and which of them is the whole image
+    (kept beside the ``Detections``: its metadata is per photo and indexing would not slice a per-region array)."""
     keep = row["score"] >= proposal_conf
     score, sim, margin = row["score"][keep], row["sim"][keep], row["margin"][keep]
     if ranking == "logistic":
@@ -72,21 +74,20 @@ def detections_of(row: dict, coef, proposal_conf: float, ranking: str = "logisti
         conf = sim
     else:
         conf = score
-    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, None, None, {"frame": row["frame"][keep]},
-                      confidence=conf)
+    return Detections(row["xyxy"][keep], score, row["brand"][keep], sim, confidence=conf), row["frame"][keep]
 
 
-def ranked_regions(d: Detections) -> Detections:
+def ranked_regions(d: Detections, frame: np.ndarray) -> Detections:
     """Every region of one photo named by its best brand, for mAP over the full ranking: the whole-image region
-    and the boxes covering it count once, as ``decide`` reports them (``frame_duel``)."""
-    frame = d.metadata["frame"]
+    (``frame``) and the boxes covering it count once, as ``decide`` reports them (``frame_duel``)."""
     return d[~frame_duel(d.xyxy, d.confidence, frame, np.ones(len(d), bool))] if frame.any() else d
 
 
-def named_regions(d: Detections, accept: float, defaults: NamingDefaults, ranking: str = "logistic") -> Detections:
+def named_regions(d: Detections, frame: np.ndarray, accept: float, defaults: NamingDefaults,
+                  ranking: str = "logistic") -> Detections:
     """The regions of one photo that the operating point gives a brand."""
     op = decide(d, accept, defaults.min_conf if ranking == "logistic" else -1.0, defaults.unknown_conf,
-                named_only=d.metadata["frame"])
+                named_only=frame)
     return op[op.is_known]
 
 
@@ -95,7 +96,7 @@ def false_names(setup: Setup, defaults: NamingDefaults) -> list[tuple[str, np.nd
     accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
     out = []
     for r in (r for r in setup.rows if r["negative"]):
-        named = named_regions(detections_of(r, defaults.coef, defaults.proposal_conf), accept, defaults)
+        named = named_regions(*detections_of(r, defaults.coef, defaults.proposal_conf), accept, defaults)
         out += [(r["path"], named.xyxy[i], str(named.brand[i]), float(named.sim[i]), float(named.confidence[i]))
                 for i in range(len(named))]
     return out
@@ -120,12 +121,12 @@ def measure(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic", a
     if accept is None:
         accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
     samples, full, checkable, shown, n_gt, n_hit, n_neg, n_fa = [], [], [], [], 0, 0, 0, 0
-    for r, sample, d in _ranked(setup, defaults, ranking):
+    for r, sample, (d, frame) in _ranked(setup, defaults, ranking):
         samples.append(sample)
-        ranked = ranked_regions(d)
+        ranked = ranked_regions(d, frame)
         full.append(ranked)
         checkable.append(ranked[~unverifiable(ranked, r)])
-        named = named_regions(d, accept, defaults, ranking)
+        named = named_regions(d, frame, accept, defaults, ranking)
         shown.append(named)
         if r["negative"]:
             n_neg += 1
@@ -170,9 +171,10 @@ def oracle(setups: list[Setup], defaults: NamingDefaults) -> dict:
     return best
 
 
-def _ranked(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic") -> list[tuple[dict, Sample, Detections]]:
-    """(photo row, ground truth, every region named by its best brand) of the rows the metrics read: photos with a
-    registered brand and photos without one."""
+def _ranked(setup: Setup, defaults: NamingDefaults, ranking: str = "logistic"
+            ) -> list[tuple[dict, Sample, tuple[Detections, np.ndarray]]]:
+    """(photo row, ground truth, (every region named by its best brand, whole-image flags)) of the rows the metrics
+    read: photos with a registered brand and photos without one."""
     out = []
     for r in (r for r in setup.rows if r["positive"] or r["negative"]):
         gt_xyxy = brand_boxes_xyxy(r["gt"], r["width"], r["height"])
@@ -192,9 +194,9 @@ def paired_bootstrap(a: list[Setup], b: list[Setup], defaults_a: NamingDefaults,
     def ranked_of(setup: Setup, defaults: NamingDefaults) -> list[tuple[dict, Sample, Detections]]:
         rows = _ranked(setup, defaults)
         if not named_only:
-            return [(r, sample, ranked_regions(d)) for r, sample, d in rows]
+            return [(r, sample, ranked_regions(*regions)) for r, sample, regions in rows]
         accept = accept_threshold(setup.calibration, defaults.far, defaults.floor_sim)
-        return [(r, sample, named_regions(d, accept, defaults)) for r, sample, d in rows]
+        return [(r, sample, named_regions(*regions, accept, defaults)) for r, sample, regions in rows]
 
     ranked = {"a": [ranked_of(s, defaults_a) for s in a], "b": [ranked_of(s, defaults_b) for s in b]}
     paths = sorted({r["path"] for reg in ranked["a"] for r, _, _ in reg})
