@@ -16,6 +16,10 @@ from osld.eval.metrics import average_precision, match_detections, pr_curve
 # once the registry rejects non-logos, the detector may hand it this many proposals per image (issue 11's target)
 TOP_K_PROPOSALS = 5
 
+# the thresholds of the operating curve (recall against proposals per image): log-spaced, as most of the change
+# happens below 0.1; the detector runs at 0.01 in evaluation, so lower ones would read the same
+CURVE_CONFS = tuple(float(c) for c in np.geomspace(0.01, 0.9, 40))
+
 # logo size as sqrt(box area / image area): the buckets the detector issue reports recall by
 SIZE_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.10, "5-10%"), (0.10, 0.20, "10-20%"), (0.20, 0.40, "20-40%"),
                 (0.40, 1.01, ">40%"))
@@ -40,6 +44,24 @@ def _recall(preds: list, gts: list[np.ndarray]) -> float:
     return found / max(sum(len(g) for g in gts), 1)
 
 
+def operating_curve(preds: list, gts: list[np.ndarray], confs: tuple[float, ...] = CURVE_CONFS
+                    ) -> dict[str, list[float]]:
+    """Recall@0.5 and proposals per image at each threshold of ``confs`` (``preds`` detected at or below the
+    lowest): how much recall each extra proposal per image buys."""
+    return {"conf": list(confs),
+            "recall": [_recall([p[p.score >= c] for p in preds], gts) for c in confs],
+            "proposals_per_image": [float(np.mean([int((p.score >= c).sum()) for p in preds])) if preds else 0.0
+                                    for c in confs]}
+
+
+def recall_within(curve: dict[str, list[float]], proposals: float = TOP_K_PROPOSALS) -> tuple[float, float]:
+    """(recall, threshold) at the lowest threshold of ``curve`` whose proposals per image stay within
+    ``proposals``: the number issue 11's target reads "at <= 5 proposals per image". (nan, nan) if none does."""
+    within = [(r, c) for r, c, n in zip(curve["recall"], curve["conf"], curve["proposals_per_image"], strict=True)
+              if n <= proposals]
+    return max(within, key=lambda rc: (rc[0], -rc[1])) if within else (float("nan"), float("nan"))
+
+
 def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch_size: int = 8,
                       progress: bool = True, proposal_conf: float = NamingDefaults.proposal_conf,
                       misses: list[MissExample] | None = None) -> dict:
@@ -50,7 +72,8 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
     ``proposals_per_image`` keep only detections scoring >= ``conf``; ``recall@0.5_top5`` keeps the five
     best-scoring detections of each image instead (the operating point once the matcher rejects non-logos);
     ``recall@0.5_proposals`` keeps every detection scoring >= ``proposal_conf`` (the pipeline's proposal threshold,
-    ``naming.json``): the boxes osld's matcher can still name, the ceiling of its naming recall.
+    ``naming.json``): the boxes osld's matcher can still name, the ceiling of its naming recall; ``curve`` is
+    the ``operating_curve`` and ``recall@0.5_within5`` its recall at <= 5 proposals per image (``recall_within``).
     Greedy NMS only lets a box be suppressed by a higher-scoring one, so that subset is exactly what the
     detector returns when run at ``conf``. ``misses`` counts the missed boxes by cause (``osld.detector.misses``);
     pass a list as ``misses`` to also receive each image with a missed box (for ``miss_sheet``).
@@ -74,6 +97,8 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
         misses.extend(ex for ex in examples if ex.causes)
     preds_top = [p[np.argsort(-p.score, kind="stable")[:TOP_K_PROPOSALS]] for p in preds_low]
     n_gt = sum(len(g) for g in gts)
+    curve = operating_curve(preds_low, gts)
+    within, within_conf = recall_within(curve)
     aps = []
     for thr in np.arange(0.5, 0.96, 0.05):
         tps, scores = [], []
@@ -99,12 +124,16 @@ def evaluate_detector(detector: Detector, images: list[Path], conf: float, batch
         f"recall_by_size_top{TOP_K_PROPOSALS}": recall_by_size(preds_top, gts, sizes),
         "misses": {c: sum(ex.causes.count(c) for ex in examples) for c in MISS_CAUSES},
         "conf": conf,
+        "curve": curve,
+        f"recall@0.5_within{TOP_K_PROPOSALS}": within,
+        f"conf_within{TOP_K_PROPOSALS}": within_conf,
     }
 
 
 def pool_results(results: list[dict]) -> dict:
     """Several sets' ``evaluate_detector`` results as one: recalls weighted by boxes (per size bucket by that
-    bucket's boxes), proposals per image by images. AP does not pool from per-set numbers, so it is left out."""
+    bucket's boxes), proposals per image by images, the operating curves point by point (every set's is on
+    ``CURVE_CONFS``). AP does not pool from per-set numbers, so it is left out."""
     n_boxes = sum(r["n_boxes"] for r in results)
     n_images = sum(r["n_images"] for r in results)
 
@@ -122,11 +151,20 @@ def pool_results(results: list[dict]) -> dict:
             out[name] = {"n": n, "recall": sum(v * k for v, k in parts) / n if n else float("nan")}
         return out
 
+    def pointwise(key: str, weight: str) -> list[float]:
+        total = np.sum([np.multiply(r["curve"][key], r[weight]) for r in results], axis=0)
+        return [float(v) for v in total / max(sum(r[weight] for r in results), 1)]
+
     top = f"recall@0.5_top{TOP_K_PROPOSALS}"
+    curve = {"conf": results[0]["curve"]["conf"], "recall": pointwise("recall", "n_boxes"),
+             "proposals_per_image": pointwise("proposals_per_image", "n_images")}
+    within, within_conf = recall_within(curve)
     return {"n_images": n_images, "n_boxes": n_boxes, "recall@0.5": by_boxes("recall@0.5"),
             "ap50": float("nan"), "ap50_95": float("nan"), "proposals_per_image": by_images("proposals_per_image"),
             "recall_by_size": by_size("recall_by_size"), top: by_boxes(top),
             "recall@0.5_proposals": by_boxes("recall@0.5_proposals"),
             "proposals_per_image_at_proposal_conf": by_images("proposals_per_image_at_proposal_conf"),
             f"recall_by_size_top{TOP_K_PROPOSALS}": by_size(f"recall_by_size_top{TOP_K_PROPOSALS}"),
-            "misses": {c: sum(r.get("misses", {}).get(c, 0) for r in results) for c in MISS_CAUSES}}
+            "misses": {c: sum(r.get("misses", {}).get(c, 0) for r in results) for c in MISS_CAUSES},
+            "curve": curve, f"recall@0.5_within{TOP_K_PROPOSALS}": within,
+            f"conf_within{TOP_K_PROPOSALS}": within_conf}

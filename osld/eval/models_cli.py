@@ -28,13 +28,15 @@ def evaluate_detector_cmd(
                                            "the most missed logos: proposals, found and missed boxes, each miss's "
                                            "cause."),
     misses_max: int = typer.Option(24, min=1, help="Images in the --misses picture."),
+    curve_png: Path | None = typer.Option(None, "--curve", dir_okay=False, help="Write a PNG of recall against "
+                                          "proposals per image as the threshold falls, one line per set."),
 ) -> None:
     """Class-agnostic detector metrics: recall@IoU0.5 at the default confidence (overall and by logo size),
     AP50, AP50-95, proposals/image, and why the missed logos were missed."""
     from osld.calibration import NamingDefaults
     from osld.data.yolo import read_data_yaml, yologo_split
     from osld.detector import load_detector
-    from osld.detector.evaluate import MISS_CAUSES, SIZE_BUCKETS, evaluate_detector, pool_results
+    from osld.detector.evaluate import MISS_CAUSES, SIZE_BUCKETS, TOP_K_PROPOSALS, evaluate_detector, pool_results
     from osld.embedder.evaluate import save_json
     from osld.pipeline import default_weights_dir
 
@@ -74,16 +76,22 @@ def evaluate_detector_cmd(
     real = [results[name] for name in real_names]
     if len(real) > 1:  # the number issue 11's target is read from
         results["real val parts, pooled"] = pool_results(real)
+    if curve_png:
+        from osld.detector.curves import operating_curves_png
+
+        operating_curves_png(results, curve_png, marked_conf=threshold)
     buckets = [b[2] for b in SIZE_BUCKETS]
     typer.echo("| set | images | boxes | recall@0.5 | " + " | ".join(f"R {b}" for b in buckets)
                + " | AP50 | AP50-95 | proposals/img | recall@0.5, top 5/img | "
-               f"recall@0.5, proposals >= {proposal_conf} | proposals >= {proposal_conf}/img |")
-    typer.echo("|---" * (10 + len(buckets)) + "|")
+               f"recall@0.5, proposals >= {proposal_conf} | proposals >= {proposal_conf}/img | "
+               f"recall@0.5 within {TOP_K_PROPOSALS} proposals/img (conf) |")
+    typer.echo("|---" * (11 + len(buckets)) + "|")
     for name, r in results.items():
         by = " | ".join(f"{r['recall_by_size'][b]['recall']:.2f} ({r['recall_by_size'][b]['n']})" for b in buckets)
         typer.echo(f"| {name} | {r['n_images']} | {r['n_boxes']} | {r['recall@0.5']:.3f} | {by} | {r['ap50']:.3f} | "
                    f"{r['ap50_95']:.3f} | {r['proposals_per_image']:.2f} | {r['recall@0.5_top5']:.3f} | "
-                   f"{r['recall@0.5_proposals']:.3f} | {r['proposals_per_image_at_proposal_conf']:.2f} |")
+                   f"{r['recall@0.5_proposals']:.3f} | {r['proposals_per_image_at_proposal_conf']:.2f} | "
+                   f"{r[f'recall@0.5_within{TOP_K_PROPOSALS}']:.3f} ({r[f'conf_within{TOP_K_PROPOSALS}']:.3f}) |")
     typer.echo("\n| set (top 5 proposals/img) | " + " | ".join(f"R {b}" for b in buckets) + " |")
     typer.echo("|---" * (1 + len(buckets)) + "|")
     for name, r in results.items():
@@ -97,7 +105,9 @@ def evaluate_detector_cmd(
                    + " |")
     typer.echo(f"(AP: VOC all-point; recall and proposals at conf={threshold}, imgsz={det.imgsz}, tile={tile}; "
                f"R <size>: recall by sqrt(box area / image area), (boxes); proposals >= {proposal_conf}: what the "
-               "pipeline's matcher can still name; pooled: recalls weighted by boxes, AP not poolable; causes: "
+               f"pipeline's matcher can still name; within {TOP_K_PROPOSALS}: at the lowest threshold (of --curve's) "
+               f"with at most {TOP_K_PROPOSALS} proposals per image on average; pooled: recalls weighted by boxes, AP "
+               "not poolable; causes: "
                "the first that applies, see osld.detector.misses)")
     if json_out:
         save_json({"detector": str(path), "imgsz": det.imgsz, "tile": tile, "results": results}, json_out)

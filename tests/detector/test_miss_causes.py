@@ -61,7 +61,8 @@ def test_pooled_causes_add_up():
     for r in (a, b):  # the other keys pool_results reads
         r.update({"recall@0.5": 0.5, "proposals_per_image": 1.0, "recall@0.5_top5": 0.5,
                   "recall@0.5_proposals": 0.5, "proposals_per_image_at_proposal_conf": 1.0,
-                  "recall_by_size": {}, "recall_by_size_top5": {}})
+                  "recall_by_size": {}, "recall_by_size_top5": {},
+                  "curve": {"conf": [0.05], "recall": [0.5], "proposals_per_image": [1.0]}})
     sizes = {name: {"n": 0, "recall": float("nan")} for name in ("<5%", "5-10%", "10-20%", "20-40%", ">40%")}
     for r in (a, b):
         r["recall_by_size"] = r["recall_by_size_top5"] = sizes
