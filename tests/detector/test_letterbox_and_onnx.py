@@ -94,6 +94,29 @@ def test_tiling_keeps_the_whole_image_detections_and_maps_tiles_back(weights_dir
         assert (box_iou(confident, tiled.xyxy).max(axis=1) >= 0.5).all()
 
 
+def test_a_tile_box_cut_by_an_inner_tile_border_is_dropped(weights_dir):
+    """900 x 900 px in 2 x 2 tiles of 500 px (overlap 20 %): the top-left tile spans 0-500 on both axes."""
+    from osld.detector import load_detector
+    from osld.types import Detections
+
+    det = load_detector(weights_dir / "detector.onnx", tile=2, conf=0.05)
+    crops_seen = []
+
+    def fake_detect(crops):  # boxes in each crop's own pixels
+        crops_seen.extend(c.shape[:2] for c in crops)
+        top_left = Detections(np.array([[100, 100, 150, 150],  # inside the tile: kept
+                                        [450, 200, 500, 260],  # ends on the tile's right border, inside the image
+                                        [0, 300, 40, 340]], np.float32),  # on the image's own left border: kept
+                              np.array([0.9, 0.8, 0.7], np.float32))
+        empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+        return [empty, top_left, empty, empty, empty]
+
+    det._detect = fake_detect
+    found = det.detect([np.zeros((900, 900, 3), np.uint8)])[0]
+    assert crops_seen == [(900, 900)] + [(500, 500)] * 4
+    np.testing.assert_array_equal(found.xyxy, [[100, 100, 150, 150], [0, 300, 40, 340]])
+
+
 def test_a_crowd_of_duplicates_around_one_logo_does_not_crowd_out_a_weaker_logo(weights_dir):
     """Raw output: 40 overlapping anchors on one strong logo, one anchor on a second, weaker logo. With max_det=25
     both logos survive; a top-k before suppression (OpenCV's ``top_k``) kept only the 25 duplicates."""
