@@ -48,10 +48,15 @@ def operating_curve(preds: list, gts: list[np.ndarray], confs: tuple[float, ...]
                     ) -> dict[str, list[float]]:
     """Recall@0.5 and proposals per image at each threshold of ``confs`` (``preds`` detected at or below the
     lowest): how much recall each extra proposal per image buys."""
+    # matched once at the lowest threshold: the matching is greedy by score, so a box's match never depends on the
+    # boxes below it, and the true positives above any threshold are those of the full ranking
+    tp = np.concatenate([match_detections(p.xyxy, p.score, g, 0.5) for p, g in zip(preds, gts, strict=True)]
+                        + [np.zeros(0, bool)])
+    score = np.concatenate([p.score for p in preds] + [np.zeros(0, np.float32)])
+    n_gt = max(sum(len(g) for g in gts), 1)
     return {"conf": list(confs),
-            "recall": [_recall([p[p.score >= c] for p in preds], gts) for c in confs],
-            "proposals_per_image": [float(np.mean([int((p.score >= c).sum()) for p in preds])) if preds else 0.0
-                                    for c in confs]}
+            "recall": [int(tp[score >= c].sum()) / n_gt for c in confs],
+            "proposals_per_image": [int((score >= c).sum()) / len(preds) if preds else 0.0 for c in confs]}
 
 
 def recall_within(curve: dict[str, list[float]], proposals: float = TOP_K_PROPOSALS) -> tuple[float, float]:
